@@ -1,0 +1,41 @@
+//! Runs many mailboxes, a bounded number at a time.
+
+use super::job::{CopyOptions, MailboxJob};
+use crate::imap::TlsConfig;
+use crate::report::{BatchReport, MailboxReport, ProgressSink};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Moves every mailbox of `jobs`, at most `parallel` at once, and reports on each.
+///
+/// A mailbox that fails does not stop the others; its report says why.
+pub async fn run_batch(
+    jobs: Vec<MailboxJob>,
+    options: CopyOptions,
+    tls: TlsConfig,
+    parallel: usize,
+    progress: ProgressSink,
+) -> BatchReport {
+    let started = Instant::now();
+    let options = Arc::new(options);
+    let tls = Arc::new(tls);
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut tasks = Vec::with_capacity(jobs.len());
+    for (index, job) in jobs.into_iter().enumerate() {
+        let (options, tls, slots, progress) = (
+            options.clone(),
+            tls.clone(),
+            slots.clone(),
+            progress.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("semaphore never closed");
+            super::mailbox::copy_mailbox(index, &job, &options, &tls, progress).await
+        }));
+    }
+    let mut reports: Vec<MailboxReport> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        reports.push(task.await.expect("mailbox task panicked"));
+    }
+    BatchReport::new(reports, started.elapsed())
+}

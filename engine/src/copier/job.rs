@@ -1,0 +1,104 @@
+//! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
+
+use crate::imap::{Auth, Endpoint};
+use std::time::Duration;
+
+/// One server account: where it is and how to log in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The server.
+    pub endpoint: Endpoint,
+    /// The login.
+    pub auth: Auth,
+}
+
+/// One mailbox to move.
+#[derive(Debug, Clone)]
+pub struct MailboxJob {
+    /// A name for reports and progress (the list's SourceIdentity).
+    pub id: String,
+    /// Where the mail is.
+    pub source: Account,
+    /// Where it goes.
+    pub dest: Account,
+}
+
+/// Whether to negotiate COMPRESS=DEFLATE (RFC 4978).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompressMode {
+    /// Compress only where the link is slower than the compressor: off on loopback and on links
+    /// whose round trip is below [`CopyOptions::compress_min_rtt`].
+    #[default]
+    Auto,
+    /// Compress whenever the server offers it.
+    On,
+    /// Never compress.
+    Off,
+}
+
+/// How messages are framed on APPEND. `Auto` picks the best the destination offers; the others
+/// exist to measure the difference and to work around broken servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppendMode {
+    /// MULTIAPPEND batches when offered, else pipelined single APPENDs with LITERAL+/LITERAL-,
+    /// else synchronizing literals.
+    #[default]
+    Auto,
+    /// Pipelined single APPENDs (non-synchronizing literals where allowed), no MULTIAPPEND.
+    Pipelined,
+    /// One APPEND at a time with synchronizing literals: the behaviour of simple clients.
+    OneAtATime,
+}
+
+/// Tuning of the copy pipeline. The defaults follow the per-user budget of 8 connections.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Source connections per mailbox (default 4).
+    pub source_connections: usize,
+    /// Destination connections per mailbox (default 4); fewer are opened when there are fewer
+    /// folders with mail, since each destination folder is written by one connection to keep
+    /// newest-first order.
+    pub dest_connections: usize,
+    /// Message bytes held in memory per mailbox, fetched but not yet acknowledged (default 64 MiB).
+    /// A message larger than this still copies: it takes the whole budget.
+    pub bytes_in_flight: usize,
+    /// Messages per UID FETCH window (default 256).
+    pub fetch_window_messages: usize,
+    /// Bytes per UID FETCH window, by RFC822.SIZE (default 8 MiB).
+    pub fetch_window_bytes: u64,
+    /// Messages per MULTIAPPEND command (default 100).
+    pub append_batch_messages: usize,
+    /// Bytes per MULTIAPPEND command (default 4 MiB).
+    pub append_batch_bytes: u64,
+    /// APPEND commands in flight per destination connection (default 8).
+    pub pipeline_depth: usize,
+    /// APPEND framing.
+    pub append_mode: AppendMode,
+    /// COMPRESS=DEFLATE policy.
+    pub compress: CompressMode,
+    /// With [`CompressMode::Auto`], compress when the measured round trip is at least this.
+    pub compress_min_rtt: Duration,
+    /// Give up on a connect, login or command that makes no progress for this long.
+    pub io_timeout: Duration,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            source_connections: 4,
+            dest_connections: 4,
+            bytes_in_flight: 64 << 20,
+            fetch_window_messages: 256,
+            fetch_window_bytes: 8 << 20,
+            append_batch_messages: 100,
+            append_batch_bytes: 4 << 20,
+            pipeline_depth: 8,
+            append_mode: AppendMode::Auto,
+            compress: CompressMode::Auto,
+            compress_min_rtt: Duration::from_millis(5),
+            io_timeout: Duration::from_secs(120),
+        }
+    }
+}

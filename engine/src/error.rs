@@ -1,0 +1,109 @@
+//! Errors of the engine, each classified once: retry, skip the message, or stop the mailbox.
+
+use std::io;
+
+/// What the caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient (dropped connection, throttled, timeout): try again, later or elsewhere.
+    Retry,
+    /// This message cannot be copied (too large, rejected content): record it and go on.
+    SkipMessage,
+    /// The mailbox cannot go on (credentials rejected, no such folder, TLS refused).
+    StopMailbox,
+}
+
+/// An engine error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// TCP connect or I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the server address.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// TLS could not be set up (handshake, certificate, CA file).
+    #[error("{context}: TLS: {message}")]
+    Tls {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The server refused the credentials. Never retried: accounts lock out (guide 3.4.2.3).
+    #[error("{server}: login as {identity} rejected: {message}")]
+    AuthRejected {
+        /// The server.
+        server: String,
+        /// The login identity (never the password).
+        identity: String,
+        /// The server's text.
+        message: String,
+    },
+    /// The server lacks something we need (STARTTLS, a SASL mechanism).
+    #[error("{server}: {message}")]
+    Unsupported {
+        /// The server.
+        server: String,
+        /// What is missing.
+        message: String,
+    },
+    /// The server answered NO or BAD to a command.
+    #[error("{server}: {command} failed: {message}")]
+    Command {
+        /// The server.
+        server: String,
+        /// The command (without arguments that could hold secrets).
+        command: String,
+        /// The server's text.
+        message: String,
+    },
+    /// The server sent something we could not make sense of.
+    #[error("{server}: protocol error: {message}")]
+    Protocol {
+        /// The server.
+        server: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// No progress within the I/O timeout.
+    #[error("{context}: timed out")]
+    Timeout {
+        /// What was being done.
+        context: String,
+    },
+}
+
+impl Error {
+    /// The one place that decides what an error means for the run.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            Error::Io { .. } | Error::Timeout { .. } => Disposition::Retry,
+            Error::Protocol { .. } => Disposition::Retry,
+            Error::Tls { .. } | Error::AuthRejected { .. } | Error::Unsupported { .. } => {
+                Disposition::StopMailbox
+            }
+            Error::Command { message, .. } => {
+                let m = message.to_ascii_uppercase();
+                if m.contains("[THROTTLED]")
+                    || m.contains("[UNAVAILABLE]")
+                    || m.contains("[INUSE]")
+                    || m.contains("SUGGESTED BACKOFF")
+                {
+                    Disposition::Retry
+                } else if m.contains("[OVERQUOTA]") || m.contains("QUOTA") {
+                    Disposition::StopMailbox
+                } else {
+                    Disposition::SkipMessage
+                }
+            }
+        }
+    }
+}
+
+/// Result with the engine's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,24 @@
+//! cutover-engine: moves whole mailboxes from one IMAP server to another, newest first,
+//! pipelined, over TLS.
+//!
+//! ```text
+//! plan: LIST, EXAMINE, UID FETCH (UID INTERNALDATE RFC822.SIZE FLAGS) of every folder
+//!   └─► newest first across the mailbox ─► windows ─► source connections: UID FETCH BODY.PEEK[]
+//!         (bounded by bytes in flight)        └─► destination connections: pipelined APPEND /
+//!                                                 MULTIAPPEND, one writer per folder, in order
+//! ```
+//! The source is opened with EXAMINE and read with BODY.PEEK: it is never modified.
+
+pub mod copier;
+pub mod error;
+pub mod imap;
+pub mod report;
+pub mod secret;
+
+pub use copier::{
+    copy_mailbox, run_batch, Account, AppendMode, CompressMode, CopyOptions, MailboxJob,
+};
+pub use error::{Disposition, Error, Result};
+pub use imap::{Auth, Endpoint, ProxyLoginForm, Security, TlsConfig};
+pub use report::{BatchReport, MailboxReport, Progress, ProgressObserver};
+pub use secret::Secret;

@@ -1,0 +1,167 @@
+//! The outcome of a move: per mailbox, per folder, with every skipped message and the velocity.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a message was not copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageFailure {
+    /// Source folder (decoded name).
+    pub folder: String,
+    /// Source UID.
+    pub uid: u32,
+    /// Size in bytes (RFC822.SIZE).
+    pub size: u64,
+    /// What the destination or the pipeline said.
+    pub reason: String,
+}
+
+/// Figures for one folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FolderReport {
+    /// Source name, decoded (Unicode).
+    pub source: String,
+    /// Destination name, decoded.
+    pub dest: String,
+    /// Messages in the source folder.
+    pub source_messages: u64,
+    /// Bytes in the source folder.
+    pub source_bytes: u64,
+    /// Messages acknowledged by the destination.
+    pub copied_messages: u64,
+    /// Bytes acknowledged by the destination.
+    pub copied_bytes: u64,
+    /// Messages skipped.
+    pub failed_messages: u64,
+}
+
+/// How a mailbox ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "reason")]
+pub enum MailboxOutcome {
+    /// Every message copied or deliberately skipped (see failures).
+    Completed,
+    /// The mailbox stopped; the reason says why (login rejected, connection lost, ...).
+    Failed(String),
+}
+
+/// Figures for one mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailboxReport {
+    /// The mailbox's id (SourceIdentity).
+    pub mailbox: String,
+    /// How it ended.
+    pub outcome: MailboxOutcome,
+    /// Per-folder figures, in source LIST order.
+    pub folders: Vec<FolderReport>,
+    /// Messages acknowledged by the destination.
+    pub copied_messages: u64,
+    /// Bytes acknowledged by the destination.
+    pub copied_bytes: u64,
+    /// Skipped messages with reasons.
+    pub failures: Vec<MessageFailure>,
+    /// Folders created at the destination.
+    pub folders_created: u64,
+    /// Subscriptions set at the destination.
+    pub subscriptions_copied: u64,
+    /// Whether COMPRESS=DEFLATE was on (source, destination).
+    pub compressed: (bool, bool),
+    /// How APPEND was framed at the destination (`multiappend`, `literal+`, ...).
+    pub append_framing: String,
+    /// Wall time of the mailbox, login to logout.
+    #[serde(with = "duration_secs")]
+    pub elapsed: Duration,
+}
+
+impl MailboxReport {
+    /// A report for a mailbox that failed before copying anything.
+    pub fn failed(mailbox: &str, reason: String, elapsed: Duration) -> Self {
+        MailboxReport {
+            mailbox: mailbox.to_string(),
+            outcome: MailboxOutcome::Failed(reason),
+            folders: Vec::new(),
+            copied_messages: 0,
+            copied_bytes: 0,
+            failures: Vec::new(),
+            folders_created: 0,
+            subscriptions_copied: 0,
+            compressed: (false, false),
+            append_framing: String::new(),
+            elapsed,
+        }
+    }
+}
+
+/// Figures for a whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchReport {
+    /// One entry per mailbox, in list order.
+    pub mailboxes: Vec<MailboxReport>,
+    /// Wall time of the run.
+    #[serde(with = "duration_secs")]
+    pub elapsed: Duration,
+    /// Summary figures.
+    pub totals: Totals,
+}
+
+/// Summary figures of a run, with velocity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Mailboxes in the run.
+    pub mailboxes: u64,
+    /// Mailboxes that failed.
+    pub mailboxes_failed: u64,
+    /// Messages copied.
+    pub messages: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Messages skipped.
+    pub failed_messages: u64,
+    /// Messages per second.
+    pub msgs_per_sec: f64,
+    /// Megabytes (10^6) per second.
+    pub mb_per_sec: f64,
+    /// Gigabytes (10^9) per hour, the seed's unit for migration velocity.
+    pub gb_per_hour: f64,
+}
+
+impl BatchReport {
+    /// Sums the mailbox reports.
+    pub fn new(mailboxes: Vec<MailboxReport>, elapsed: Duration) -> Self {
+        let mut t = Totals {
+            mailboxes: mailboxes.len() as u64,
+            ..Totals::default()
+        };
+        for m in &mailboxes {
+            if matches!(m.outcome, MailboxOutcome::Failed(_)) {
+                t.mailboxes_failed += 1;
+            }
+            t.messages += m.copied_messages;
+            t.bytes += m.copied_bytes;
+            t.failed_messages += m.failures.len() as u64;
+        }
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        t.msgs_per_sec = t.messages as f64 / secs;
+        t.mb_per_sec = t.bytes as f64 / 1e6 / secs;
+        t.gb_per_hour = t.bytes as f64 / 1e9 / secs * 3600.0;
+        BatchReport {
+            mailboxes,
+            elapsed,
+            totals: t,
+        }
+    }
+
+    /// True when every mailbox completed and no message was skipped.
+    pub fn all_copied(&self) -> bool {
+        self.totals.mailboxes_failed == 0 && self.totals.failed_messages == 0
+    }
+}
+
+mod duration_secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

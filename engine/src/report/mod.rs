@@ -1,0 +1,9 @@
+//! Progress events, per-mailbox and per-folder figures, velocity.
+
+mod mailbox_report;
+mod progress;
+
+pub use mailbox_report::{
+    BatchReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Totals,
+};
+pub use progress::{NoProgress, Phase, Progress, ProgressObserver, ProgressSink};
