@@ -12,6 +12,7 @@
 pub mod copier;
 pub mod error;
 pub mod imap;
+pub mod plan;
 pub mod report;
 pub mod secret;
 

@@ -1,0 +1,1 @@
+//! Planning a move: mailbox lists, folder discovery, newest-first ordering.
