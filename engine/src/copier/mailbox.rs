@@ -1,18 +1,449 @@
-//! One mailbox, end to end: plan, copy, report.
+//! One mailbox, end to end: connect, plan the folders, create and subscribe them at the
+//! destination, read every folder's metadata, order newest first, then run the pipeline:
+//!
+//! ```text
+//! dispatcher ──(window, budget permit)──► source connections ──(bodies)──► destination writers
+//!   plan order; blocks on the            UID FETCH BODY.PEEK[]            one per folder set;
+//!   bytes-in-flight semaphore                                             windows in order
+//! ```
+//! Memory is bounded by the semaphore: a window holds permits for its bytes from dispatch until
+//! its last APPEND is acknowledged. Any worker's error ends the mailbox (the report says why).
 
-use super::job::{CopyOptions, MailboxJob};
-use crate::imap::TlsConfig;
-use crate::report::{MailboxReport, ProgressSink};
+use super::appender::{run_appender, AppendSettings, AppenderResult, FolderTally};
+use super::discovery;
+use super::fetcher::{run_fetcher, FetchedWindow, WindowTask};
+use super::job::{AppendMode, CopyOptions, MailboxJob};
+use super::progress_state::ProgressState;
+use crate::error::{Error, Result};
+use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsConfig};
+use crate::plan::folders::{folders_to_create, plan_folders, FolderPlan};
+use crate::plan::order::{sort_newest_first, windows, MessageMeta};
+use crate::report::{FolderReport, MailboxOutcome, MailboxReport, Phase, ProgressSink};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::task::JoinSet;
 
 /// Moves one mailbox. Never panics on server behaviour; failures land in the report.
 pub async fn copy_mailbox(
-    _index: usize,
+    index: usize,
     job: &MailboxJob,
-    _options: &CopyOptions,
-    _tls: &TlsConfig,
-    _progress: ProgressSink,
+    options: &CopyOptions,
+    tls: &TlsConfig,
+    progress: ProgressSink,
 ) -> MailboxReport {
     let started = Instant::now();
-    MailboxReport::failed(&job.id, "not implemented yet".into(), started.elapsed())
+    let state = Arc::new(ProgressState::new(index, &job.id, progress));
+    state.set_phase(Phase::Planning);
+    match run(job, options, tls, &state, started).await {
+        Ok(report) => {
+            state.set_phase(Phase::Finished);
+            report
+        }
+        Err(e) => {
+            state.set_phase(Phase::Failed);
+            tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
+            MailboxReport::failed(&job.id, e.to_string(), started.elapsed())
+        }
+    }
+}
+
+enum Worker {
+    Source(Connection),
+    Dest(Box<AppenderResult>),
+}
+
+async fn open_many(
+    account: &super::Account,
+    opts: &ConnectOptions,
+    n: usize,
+) -> Result<Vec<Connection>> {
+    futures::future::try_join_all((0..n).map(|_| connect(account, opts))).await
+}
+
+async fn run(
+    job: &MailboxJob,
+    options: &CopyOptions,
+    tls: &TlsConfig,
+    state: &Arc<ProgressState>,
+    started: Instant,
+) -> Result<MailboxReport> {
+    let t = options.io_timeout;
+    let copts = ConnectOptions {
+        tls: tls.clone(),
+        compress: options.compress,
+        compress_min_rtt: options.compress_min_rtt,
+        timeout: t,
+    };
+    let (mut src, mut dst) =
+        tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
+    let compressed = (src.compressed, dst.compressed);
+
+    // Folders.
+    let listed = discovery::list(&mut src.session, &src.server, t).await?;
+    let subscribed = discovery::subscribed(&mut src.session, &src.server, t).await?;
+    let dest_listed = discovery::list(&mut dst.session, &dst.server, t).await?;
+    let dest_delimiter = match dest_listed.iter().find_map(|f| f.delimiter) {
+        Some(d) => d,
+        None => discovery::delimiter(&mut dst.session, &dst.server, t)
+            .await?
+            .unwrap_or('/'),
+    };
+    let plans = plan_folders(&listed, &subscribed, dest_delimiter);
+    let existing: HashSet<String> = dest_listed.iter().map(|f| f.wire.clone()).collect();
+    let to_create = folders_to_create(&plans, &existing, dest_delimiter);
+    let folders_created = create_folders(&mut dst, &to_create, t).await?;
+    let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
+
+    // Metadata of every folder, spread over the source connections.
+    let mut sources = vec![src];
+    sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
+    let (sources, scans) = scan_all(sources, &plans, t).await?;
+    let mut source_counts = vec![(0u64, 0u64); plans.len()];
+    let mut all: Vec<MessageMeta> = Vec::new();
+    for scan in scans.into_iter().flatten() {
+        for m in scan {
+            source_counts[m.folder].0 += 1;
+            source_counts[m.folder].1 += m.size;
+            all.push(m);
+        }
+    }
+    let planned_bytes: u64 = all.iter().map(|m| m.size).sum();
+    state.set_planned(all.len() as u64, planned_bytes);
+    state.set_phase(Phase::Copying);
+
+    let framing = framing_for(options, &dst.caps);
+    let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
+    let mut failures = Vec::new();
+    let mut dests = vec![dst];
+    let mut sources = sources;
+    if !all.is_empty() {
+        sort_newest_first(&mut all);
+        let window_list = windows(
+            all,
+            options.fetch_window_messages,
+            options.fetch_window_bytes,
+            options.fetch_window_messages * sources.len(),
+        );
+        // Destination writers: each folder belongs to one, balanced by bytes.
+        let busy: Vec<usize> = (0..plans.len())
+            .filter(|i| source_counts[*i].0 > 0)
+            .collect();
+        let n_dest = options.dest_connections.max(1).min(busy.len());
+        dests.extend(open_many(&job.dest, &copts, n_dest - 1).await?);
+        let owner = assign_folders(&busy, &source_counts, plans.len(), n_dest);
+        let settings = AppendSettings {
+            batch_messages: framing.batch_messages,
+            batch_bytes: options.append_batch_bytes,
+            non_sync_limit: framing.non_sync_limit,
+            depth: framing.depth,
+            append_limit: dests[0].caps.append_limit,
+            timeout: t,
+        };
+        let (workers_sources, results) = run_pipeline(
+            sources,
+            dests,
+            window_list,
+            &plans,
+            owner,
+            settings,
+            options,
+            state,
+        )
+        .await?;
+        sources = workers_sources;
+        dests = Vec::new();
+        for r in results {
+            for (folder, tally) in r.folders {
+                let e = tallies.entry(folder).or_default();
+                e.copied_messages += tally.copied_messages;
+                e.copied_bytes += tally.copied_bytes;
+                e.failed_messages += tally.failed_messages;
+            }
+            failures.extend(r.failures);
+            dests.push(r.conn);
+        }
+    }
+    for c in sources.into_iter().chain(dests) {
+        c.logout(t).await;
+    }
+
+    let folders: Vec<FolderReport> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let tally = tallies.get(&i).copied().unwrap_or_default();
+            FolderReport {
+                source: p.source_name.clone(),
+                dest: p.dest_name.clone(),
+                source_messages: source_counts[i].0,
+                source_bytes: source_counts[i].1,
+                copied_messages: tally.copied_messages,
+                copied_bytes: tally.copied_bytes,
+                failed_messages: tally.failed_messages,
+            }
+        })
+        .collect();
+    Ok(MailboxReport {
+        mailbox: job.id.clone(),
+        outcome: MailboxOutcome::Completed,
+        copied_messages: folders.iter().map(|f| f.copied_messages).sum(),
+        copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
+        folders,
+        failures,
+        folders_created,
+        subscriptions_copied,
+        compressed,
+        append_framing: framing.label,
+        elapsed: started.elapsed(),
+    })
+}
+
+struct Framing {
+    batch_messages: usize,
+    non_sync_limit: Option<u64>,
+    depth: usize,
+    label: String,
+}
+
+fn framing_for(options: &CopyOptions, caps: &crate::imap::Capabilities) -> Framing {
+    let literal = if caps.literal_plus {
+        "literal+"
+    } else if caps.literal_minus {
+        "literal-"
+    } else {
+        "synchronizing"
+    };
+    match options.append_mode {
+        AppendMode::Auto if caps.multiappend => Framing {
+            batch_messages: options.append_batch_messages.max(1),
+            non_sync_limit: caps.max_non_sync_literal(),
+            depth: options.pipeline_depth,
+            label: format!("multiappend, {literal}"),
+        },
+        AppendMode::Auto | AppendMode::Pipelined => Framing {
+            batch_messages: 1,
+            non_sync_limit: caps.max_non_sync_literal(),
+            depth: options.pipeline_depth,
+            label: format!("pipelined, {literal}"),
+        },
+        AppendMode::OneAtATime => Framing {
+            batch_messages: 1,
+            non_sync_limit: None,
+            depth: 1,
+            label: "one at a time, synchronizing".into(),
+        },
+    }
+}
+
+async fn create_folders(
+    dst: &mut Connection,
+    wires: &[String],
+    t: std::time::Duration,
+) -> Result<u64> {
+    let mut created = 0;
+    for wire in wires {
+        let server = dst.server.clone();
+        let r = timed(t, || format!("{server}: CREATE {wire}"), async {
+            dst.session
+                .create(wire)
+                .await
+                .map_err(|e| imap_err(&server, &format!("CREATE {wire}"), e))
+        })
+        .await;
+        match r {
+            Ok(()) => created += 1,
+            // Created meanwhile (e.g. as a parent of another folder): fine.
+            Err(Error::Command { message, .. })
+                if message.to_ascii_uppercase().contains("ALREADYEXISTS")
+                    || message.to_ascii_lowercase().contains("already exists") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
+async fn copy_subscriptions(
+    dst: &mut Connection,
+    plans: &[FolderPlan],
+    t: std::time::Duration,
+) -> Result<u64> {
+    let already = discovery::subscribed(&mut dst.session, &dst.server, t).await?;
+    let mut n = 0;
+    for p in plans
+        .iter()
+        .filter(|p| p.subscribed && !already.contains(&p.dest_wire))
+    {
+        let server = dst.server.clone();
+        let wire = &p.dest_wire;
+        timed(t, || format!("{server}: SUBSCRIBE {wire}"), async {
+            dst.session
+                .subscribe(wire)
+                .await
+                .map_err(|e| imap_err(&server, &format!("SUBSCRIBE {wire}"), e))
+        })
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+type Scans = Vec<Option<Vec<MessageMeta>>>;
+
+/// Scans every folder, each connection taking the next unscanned folder.
+async fn scan_all(
+    sources: Vec<Connection>,
+    plans: &[FolderPlan],
+    t: std::time::Duration,
+) -> Result<(Vec<Connection>, Scans)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let wires: Arc<Vec<String>> = Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
+    let mut set = JoinSet::new();
+    for mut conn in sources {
+        let (next, wires) = (next.clone(), wires.clone());
+        set.spawn(async move {
+            let mut found = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= wires.len() {
+                    break;
+                }
+                let server = conn.server.clone();
+                let scan =
+                    discovery::scan_folder(&mut conn.session, &server, i, &wires[i], t).await?;
+                found.push((i, scan.messages));
+            }
+            Ok::<_, Error>((conn, found))
+        });
+    }
+    let mut conns = Vec::new();
+    let mut scans: Scans = vec![None; plans.len()];
+    while let Some(r) = set.join_next().await {
+        let (conn, found) = r.map_err(|e| Error::Protocol {
+            server: "scan".into(),
+            message: e.to_string(),
+        })??;
+        conns.push(conn);
+        for (i, m) in found {
+            scans[i] = Some(m);
+        }
+    }
+    Ok((conns, scans))
+}
+
+/// Folder index → writer index, largest folders first onto the least loaded writer.
+fn assign_folders(
+    busy: &[usize],
+    counts: &[(u64, u64)],
+    n_folders: usize,
+    n_writers: usize,
+) -> Vec<usize> {
+    let mut owner = vec![0usize; n_folders];
+    let mut load = vec![0u64; n_writers];
+    let mut order = busy.to_vec();
+    order.sort_by_key(|i| std::cmp::Reverse(counts[*i].1 + counts[*i].0 * 2048));
+    for i in order {
+        let (w, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| **l)
+            .expect("at least one writer");
+        owner[i] = w;
+        load[w] += counts[i].1 + counts[i].0 * 2048;
+    }
+    owner
+}
+
+#[allow(clippy::too_many_arguments)] // the pipeline's parts, each used once
+async fn run_pipeline(
+    sources: Vec<Connection>,
+    dests: Vec<Connection>,
+    window_list: Vec<crate::plan::order::Window>,
+    plans: &[FolderPlan],
+    owner: Vec<usize>,
+    settings: AppendSettings,
+    options: &CopyOptions,
+    state: &Arc<ProgressState>,
+) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
+    let budget = options.bytes_in_flight.clamp(1, u32::MAX as usize) as u64;
+    let semaphore = Arc::new(Semaphore::new(budget as usize));
+    let (task_tx, task_rx) = mpsc::channel::<WindowTask>(sources.len().max(1));
+    let task_rx = Arc::new(Mutex::new(task_rx));
+    let source_wires: Arc<Vec<String>> =
+        Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
+    let dest_wires: Arc<Vec<String>> =
+        Arc::new(plans.iter().map(|p| p.dest_wire.clone()).collect());
+    let source_names: Arc<Vec<String>> =
+        Arc::new(plans.iter().map(|p| p.source_name.clone()).collect());
+    let owner = Arc::new(owner);
+
+    let mut set: JoinSet<Result<Worker>> = JoinSet::new();
+    let mut routes = Vec::with_capacity(dests.len());
+    for conn in dests {
+        let (tx, rx) = mpsc::channel::<FetchedWindow>(4);
+        routes.push(tx);
+        let (dw, sn, st, s) = (
+            dest_wires.clone(),
+            source_names.clone(),
+            settings.clone(),
+            state.clone(),
+        );
+        set.spawn(async move {
+            run_appender(conn, rx, dw, sn, st, s)
+                .await
+                .map(|r| Worker::Dest(Box::new(r)))
+        });
+    }
+    let routes = Arc::new(routes);
+    for conn in sources {
+        let (q, w, r, o) = (
+            task_rx.clone(),
+            source_wires.clone(),
+            routes.clone(),
+            owner.clone(),
+        );
+        let t = options.io_timeout;
+        set.spawn(async move { run_fetcher(conn, q, w, r, o, t).await.map(Worker::Source) });
+    }
+    drop(routes);
+    drop(task_rx);
+
+    let dispatch = async move {
+        for window in window_list {
+            let want = window.bytes.clamp(1, budget) as u32;
+            let permit = semaphore
+                .clone()
+                .acquire_many_owned(want)
+                .await
+                .expect("never closed");
+            if task_tx.send((window, permit)).await.is_err() {
+                break; // every fetcher is gone; its error is in the join set
+            }
+        }
+    };
+    tokio::pin!(dispatch);
+    let mut dispatching = true;
+    let mut sources_back = Vec::new();
+    let mut results = Vec::new();
+    loop {
+        tokio::select! {
+            _ = &mut dispatch, if dispatching => dispatching = false,
+            joined = set.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(c),
+                Some(Ok(Ok(Worker::Dest(r)))) => results.push(*r),
+                Some(Ok(Err(e))) => {
+                    set.abort_all();
+                    return Err(e);
+                }
+                Some(Err(join)) => {
+                    set.abort_all();
+                    return Err(Error::Protocol { server: "pipeline".into(), message: format!("worker died: {join}") });
+                }
+            }
+        }
+    }
+    Ok((sources_back, results))
 }

@@ -1,10 +1,24 @@
 //! IMAP connections: addresses, TLS, STARTTLS, COMPRESS, login methods, folder names, and the
 //! pipelined APPEND path that async-imap does not have.
 
+mod append_framing;
+mod append_pipeline;
 mod auth;
+mod capabilities;
+mod connect;
 mod endpoint;
+pub mod mutf7;
 mod tls;
+mod transport;
 
+pub use append_framing::{
+    format_internaldate, frame_append, is_appendable_flag, AppendItem, Segment,
+};
+pub use append_pipeline::{AppendBatch, AppendPipeline, AppendVerdict, Completed};
 pub use auth::{Auth, ProxyLoginForm};
+pub use capabilities::Capabilities;
+pub use connect::{connect, ConnectOptions, Connection, Session};
+pub(crate) use connect::{imap_err, timed};
 pub use endpoint::{Endpoint, EndpointError, Security};
 pub use tls::TlsConfig;
+pub use transport::{Transport, WireCounters};

@@ -1,0 +1,310 @@
+//! Destination side of the pipeline: one connection writes the folders assigned to it, each
+//! folder's windows strictly in plan order, with pipelined APPEND or MULTIAPPEND batches.
+//!
+//! A MULTIAPPEND batch is all-or-nothing: when the server refuses one, it is split in halves and
+//! resent until the refused message stands alone, which is then recorded and skipped. A refusal
+//! that means the whole mailbox cannot go on (over quota) ends the mailbox instead.
+
+use super::fetcher::FetchedWindow;
+use super::progress_state::ProgressState;
+use crate::error::{Disposition, Error, Result};
+use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
+use crate::report::MessageFailure;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+/// How this writer frames APPENDs.
+#[derive(Debug, Clone)]
+pub struct AppendSettings {
+    /// Messages per command (1 = no MULTIAPPEND).
+    pub batch_messages: usize,
+    /// Bytes per command.
+    pub batch_bytes: u64,
+    /// Largest non-synchronizing literal (`None`: all synchronizing).
+    pub non_sync_limit: Option<u64>,
+    /// Commands in flight.
+    pub depth: usize,
+    /// Server's APPENDLIMIT: larger messages are skipped without sending.
+    pub append_limit: Option<u64>,
+    /// Per network step.
+    pub timeout: Duration,
+}
+
+/// Per-folder figures from one writer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FolderTally {
+    /// Messages acknowledged.
+    pub copied_messages: u64,
+    /// Bytes acknowledged.
+    pub copied_bytes: u64,
+    /// Messages skipped.
+    pub failed_messages: u64,
+}
+
+/// What a writer hands back.
+#[derive(Debug)]
+pub struct AppenderResult {
+    /// The connection, for LOGOUT.
+    pub conn: Connection,
+    /// Figures per folder index.
+    pub folders: HashMap<usize, FolderTally>,
+    /// Skipped messages.
+    pub failures: Vec<MessageFailure>,
+}
+
+#[derive(Debug)]
+struct Token {
+    folder: usize,
+    /// (uid, size) of each message in the batch.
+    metas: Vec<(u32, u64)>,
+    _permit: Arc<OwnedSemaphorePermit>,
+}
+
+struct Tallies<'a> {
+    folders: HashMap<usize, FolderTally>,
+    failures: Vec<MessageFailure>,
+    source_names: &'a [String],
+    progress: &'a ProgressState,
+    server: String,
+}
+
+impl Tallies<'_> {
+    fn fail(&mut self, folder: usize, uid: u32, size: u64, reason: String) {
+        self.folders.entry(folder).or_default().failed_messages += 1;
+        self.failures.push(MessageFailure {
+            folder: self.source_names[folder].clone(),
+            uid,
+            size,
+            reason,
+        });
+        self.progress.add_failed(1);
+    }
+
+    /// Books a completion; returns halves to resend when a batch was refused.
+    fn complete(
+        &mut self,
+        c: Completed<Token>,
+        resend: &mut VecDeque<AppendBatch<Token>>,
+    ) -> Result<()> {
+        let Completed { batch, verdict } = c;
+        match verdict {
+            AppendVerdict::Stored(_) => {
+                let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();
+                let t = self.folders.entry(batch.token.folder).or_default();
+                t.copied_messages += batch.items.len() as u64;
+                t.copied_bytes += bytes;
+                self.progress.add_copied(batch.items.len() as u64, bytes);
+                Ok(())
+            }
+            AppendVerdict::Refused(text) => {
+                let err = Error::Command {
+                    server: self.server.clone(),
+                    command: format!("APPEND to {}", batch.mailbox_wire),
+                    message: text.clone(),
+                };
+                if err.disposition() != Disposition::SkipMessage {
+                    return Err(err);
+                }
+                if batch.items.len() == 1 {
+                    let (uid, size) = batch.token.metas[0];
+                    self.fail(
+                        batch.token.folder,
+                        uid,
+                        size,
+                        format!("destination refused: {text}"),
+                    );
+                    return Ok(());
+                }
+                let AppendBatch {
+                    mailbox_wire,
+                    mut items,
+                    token,
+                } = batch;
+                let mid = items.len() / 2;
+                let tail_items = items.split_off(mid);
+                let mut metas = token.metas;
+                let tail_metas = metas.split_off(mid);
+                resend.push_back(AppendBatch {
+                    mailbox_wire: mailbox_wire.clone(),
+                    items,
+                    token: Token {
+                        folder: token.folder,
+                        metas,
+                        _permit: token._permit.clone(),
+                    },
+                });
+                resend.push_back(AppendBatch {
+                    mailbox_wire,
+                    items: tail_items,
+                    token: Token {
+                        folder: token.folder,
+                        metas: tail_metas,
+                        _permit: token._permit,
+                    },
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn submit(
+    pipeline: &mut AppendPipeline<'_, Token>,
+    tallies: &mut Tallies<'_>,
+    batch: AppendBatch<Token>,
+) -> Result<()> {
+    let mut queue = VecDeque::from([batch]);
+    while let Some(b) = queue.pop_front() {
+        for c in pipeline.send(b).await? {
+            tallies.complete(c, &mut queue)?;
+        }
+    }
+    Ok(())
+}
+
+async fn drain(pipeline: &mut AppendPipeline<'_, Token>, tallies: &mut Tallies<'_>) -> Result<()> {
+    loop {
+        let done = pipeline.finish().await?;
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut queue = VecDeque::new();
+        for c in done {
+            tallies.complete(c, &mut queue)?;
+        }
+        for b in queue {
+            submit(pipeline, tallies, b).await?;
+        }
+    }
+}
+
+/// Writes windows as they arrive, each folder in window order, until the channel closes.
+pub async fn run_appender(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<FetchedWindow>,
+    dest_wire: Arc<Vec<String>>,
+    source_names: Arc<Vec<String>>,
+    settings: AppendSettings,
+    progress: Arc<ProgressState>,
+) -> Result<AppenderResult> {
+    let server = conn.server.clone();
+    let mut tallies = Tallies {
+        folders: HashMap::new(),
+        failures: Vec::new(),
+        source_names: &source_names,
+        progress: &progress,
+        server: server.clone(),
+    };
+    {
+        let mut pipeline = AppendPipeline::new(
+            &mut conn.session,
+            &server,
+            settings.non_sync_limit,
+            settings.depth,
+            settings.timeout,
+        );
+        let mut pending: HashMap<usize, BTreeMap<u64, FetchedWindow>> = HashMap::new();
+        let mut next_seq: HashMap<usize, u64> = HashMap::new();
+        while let Some(fw) = rx.recv().await {
+            let folder = fw.window.folder;
+            pending.entry(folder).or_default().insert(fw.window.seq, fw);
+            // Write every window of this folder that is next in order.
+            loop {
+                let seq = next_seq.entry(folder).or_insert(0);
+                let Some(fw) = pending.get_mut(&folder).and_then(|p| p.remove(seq)) else {
+                    break;
+                };
+                *seq += 1;
+                write_window(&mut pipeline, &mut tallies, &dest_wire, &settings, fw).await?;
+            }
+        }
+        drain(&mut pipeline, &mut tallies).await?;
+        if let Some((folder, p)) = pending.iter().find(|(_, p)| !p.is_empty()) {
+            return Err(Error::Protocol {
+                server,
+                message: format!(
+                    "internal: windows of folder {folder} left unwritten ({})",
+                    p.len()
+                ),
+            });
+        }
+    }
+    let Tallies {
+        folders, failures, ..
+    } = tallies;
+    Ok(AppenderResult {
+        conn,
+        folders,
+        failures,
+    })
+}
+
+async fn write_window(
+    pipeline: &mut AppendPipeline<'_, Token>,
+    tallies: &mut Tallies<'_>,
+    dest_wire: &[String],
+    settings: &AppendSettings,
+    fw: FetchedWindow,
+) -> Result<()> {
+    let FetchedWindow {
+        window,
+        bodies,
+        permit,
+    } = fw;
+    let folder = window.folder;
+    let new_batch = || AppendBatch {
+        mailbox_wire: dest_wire[folder].clone(),
+        items: Vec::new(),
+        token: Token {
+            folder,
+            metas: Vec::new(),
+            _permit: permit.clone(),
+        },
+    };
+    let mut batch = new_batch();
+    let mut batch_bytes = 0u64;
+    for (meta, body) in window.items.into_iter().zip(bodies) {
+        let Some(body) = body else {
+            tallies.fail(
+                folder,
+                meta.uid,
+                meta.size,
+                "message vanished from the source".into(),
+            );
+            continue;
+        };
+        let len = body.len() as u64;
+        if let Some(limit) = settings.append_limit {
+            if len > limit {
+                tallies.fail(
+                    folder,
+                    meta.uid,
+                    len,
+                    format!("{len} bytes is over the destination's APPENDLIMIT of {limit}"),
+                );
+                continue;
+            }
+        }
+        if !batch.items.is_empty()
+            && (batch.items.len() >= settings.batch_messages
+                || batch_bytes + len > settings.batch_bytes)
+        {
+            let full = std::mem::replace(&mut batch, new_batch());
+            batch_bytes = 0;
+            submit(pipeline, tallies, full).await?;
+        }
+        batch_bytes += len;
+        batch.token.metas.push((meta.uid, len));
+        batch.items.push(AppendItem {
+            flags: meta.flags,
+            internaldate: meta.internaldate,
+            body,
+        });
+    }
+    if !batch.items.is_empty() {
+        submit(pipeline, tallies, batch).await?;
+    }
+    Ok(())
+}

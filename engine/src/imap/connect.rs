@@ -1,0 +1,348 @@
+//! Opening a logged-in session: TCP, implicit TLS or STARTTLS, login, capabilities, COMPRESS.
+//!
+//! Every network step races the I/O timeout. A rejected login is reported as
+//! [`Error::AuthRejected`] and never retried here: accounts lock out after a few failures.
+
+use super::auth::Auth;
+use super::capabilities::Capabilities;
+use super::endpoint::{Endpoint, Security};
+use super::tls::TlsConfig;
+use super::transport::{Io, Transport};
+use crate::copier::{Account, CompressMode};
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// An async-imap session over our transport.
+pub type Session = async_imap::Session<Transport>;
+
+/// A logged-in connection and what we learned while opening it.
+#[derive(Debug)]
+pub struct Connection {
+    /// The session.
+    pub session: Session,
+    /// Capabilities after login.
+    pub caps: Capabilities,
+    /// `scheme://host:port`, for messages.
+    pub server: String,
+    /// Whether COMPRESS=DEFLATE is on.
+    pub compressed: bool,
+    /// Round trip of the CAPABILITY command after login.
+    pub rtt: Duration,
+}
+
+/// How to open connections.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Certificate checks.
+    pub tls: TlsConfig,
+    /// COMPRESS policy.
+    pub compress: CompressMode,
+    /// With `CompressMode::Auto`, the round trip from which compression pays.
+    pub compress_min_rtt: Duration,
+    /// Limit on each network step.
+    pub timeout: Duration,
+}
+
+/// Runs `fut` under the timeout, naming `context` if it expires.
+pub(crate) async fn timed<T>(
+    timeout: Duration,
+    context: impl FnOnce() -> String,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout { context: context() }),
+    }
+}
+
+/// Maps an async-imap error from `command` to ours.
+pub(crate) fn imap_err(server: &str, command: &str, e: async_imap::error::Error) -> Error {
+    use async_imap::error::Error as E;
+    match e {
+        E::Io(source) => Error::Io {
+            context: format!("{server}: {command}"),
+            source,
+        },
+        E::ConnectionLost => Error::Io {
+            context: format!("{server}: {command}"),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection lost"),
+        },
+        E::No(message) | E::Bad(message) => Error::Command {
+            server: server.to_string(),
+            command: command.to_string(),
+            message,
+        },
+        other => Error::Protocol {
+            server: server.to_string(),
+            message: format!("{command}: {other}"),
+        },
+    }
+}
+
+fn tls_connector(tls: &TlsConfig, server: &str) -> Result<async_native_tls::TlsConnector> {
+    let mut c = async_native_tls::TlsConnector::new();
+    if let Some(pem) = &tls.ca_pem {
+        let text = String::from_utf8_lossy(pem);
+        let mut found = 0;
+        for block in text.split_inclusive("-----END CERTIFICATE-----") {
+            if !block.contains("-----BEGIN CERTIFICATE-----") {
+                continue;
+            }
+            let cert = async_native_tls::Certificate::from_pem(block.trim_start().as_bytes())
+                .map_err(|e| Error::Tls {
+                    context: server.to_string(),
+                    message: format!("CA certificate unreadable: {e}"),
+                })?;
+            c = c.add_root_certificate(cert);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(Error::Tls {
+                context: server.to_string(),
+                message: "the CA file holds no PEM certificate".into(),
+            });
+        }
+    }
+    if tls.danger_accept_invalid_certs {
+        c = c
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+    }
+    Ok(c)
+}
+
+async fn tls_wrap(
+    tcp: TcpStream,
+    endpoint: &Endpoint,
+    tls: &TlsConfig,
+    server: &str,
+) -> Result<Box<dyn Io>> {
+    let connector = tls_connector(tls, server)?;
+    let stream = connector
+        .connect(endpoint.host.as_str(), tcp)
+        .await
+        .map_err(|e| Error::Tls {
+            context: server.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Box::new(stream))
+}
+
+/// Reads the cleartext greeting, asks for STARTTLS and returns the socket ready for the handshake.
+async fn starttls(tcp: TcpStream, server: &str) -> Result<TcpStream> {
+    let io = |source| Error::Io {
+        context: format!("{server}: STARTTLS"),
+        source,
+    };
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.map_err(io)?;
+    let greeting = line.trim_end().to_string();
+    if !greeting.to_ascii_uppercase().starts_with("* OK") {
+        return Err(Error::Protocol {
+            server: server.into(),
+            message: format!("greeting {greeting:?}"),
+        });
+    }
+    reader
+        .get_mut()
+        .write_all(b"S0 STARTTLS\r\n")
+        .await
+        .map_err(io)?;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.map_err(io)? == 0 {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            )));
+        }
+        if let Some(rest) = line.strip_prefix("S0 ") {
+            if rest.to_ascii_uppercase().starts_with("OK") {
+                break;
+            }
+            return Err(Error::Unsupported {
+                server: server.into(),
+                message: format!(
+                    "STARTTLS refused ({}); use imaps:// or, on a trusted link only, imap+plain://",
+                    rest.trim_end()
+                ),
+            });
+        }
+    }
+    if !reader.buffer().is_empty() {
+        return Err(Error::Protocol {
+            server: server.into(),
+            message: "data after STARTTLS OK (possible injection)".into(),
+        });
+    }
+    Ok(reader.into_inner())
+}
+
+struct SaslPlain(Vec<u8>);
+
+impl async_imap::Authenticator for SaslPlain {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for SaslPlain {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+async fn login(
+    client: async_imap::Client<Transport>,
+    auth: &Auth,
+    server: &str,
+) -> Result<Session> {
+    let rejected = |e: async_imap::error::Error| match e {
+        async_imap::error::Error::No(message) | async_imap::error::Error::Bad(message) => {
+            Error::AuthRejected {
+                server: server.to_string(),
+                identity: auth.login_identity().to_string(),
+                message,
+            }
+        }
+        other => imap_err(server, "login", other),
+    };
+    match auth {
+        Auth::Login { user, password } => client
+            .login(user, password.expose())
+            .await
+            .map_err(|(e, _)| rejected(e)),
+        Auth::PlainAs {
+            authzid,
+            authcid,
+            password,
+        } => {
+            let msg = Auth::sasl_plain(authzid, authcid, password);
+            client
+                .authenticate("PLAIN", SaslPlain(msg))
+                .await
+                .map_err(|(e, _)| rejected(e))
+        }
+    }
+}
+
+/// Opens a logged-in session to `account`.
+pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connection> {
+    let endpoint = &account.endpoint;
+    let server = endpoint.to_string();
+    let t = opts.timeout;
+    let tcp = timed(t, || format!("{server}: connect"), async {
+        TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|source| Error::Io {
+                context: format!("{server}: connect"),
+                source,
+            })
+    })
+    .await?;
+    tcp.set_nodelay(true).ok();
+    let loopback = tcp
+        .peer_addr()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false);
+
+    let (stream, greeted): (Box<dyn Io>, bool) = match endpoint.security {
+        Security::Tls => (
+            timed(
+                t,
+                || format!("{server}: TLS"),
+                tls_wrap(tcp, endpoint, &opts.tls, &server),
+            )
+            .await?,
+            false,
+        ),
+        Security::StartTls => {
+            let tcp = timed(t, || format!("{server}: STARTTLS"), starttls(tcp, &server)).await?;
+            (
+                timed(
+                    t,
+                    || format!("{server}: TLS"),
+                    tls_wrap(tcp, endpoint, &opts.tls, &server),
+                )
+                .await?,
+                true,
+            )
+        }
+        Security::Plain => (Box::new(tcp), false),
+    };
+    let mut client = async_imap::Client::new(Transport::new(stream));
+    if !greeted {
+        let greeting = timed(t, || format!("{server}: greeting"), async {
+            client.read_response().await.map_err(|source| Error::Io {
+                context: format!("{server}: greeting"),
+                source,
+            })
+        })
+        .await?;
+        match greeting.as_ref().map(|g| g.parsed()) {
+            Some(imap_proto::Response::Data {
+                status: imap_proto::Status::Ok,
+                ..
+            }) => {}
+            other => {
+                return Err(Error::Protocol {
+                    server,
+                    message: format!("unexpected greeting {other:?}"),
+                })
+            }
+        }
+    }
+    let mut session = timed(
+        t,
+        || format!("{server}: login"),
+        login(client, &account.auth, &server),
+    )
+    .await?;
+
+    let started = Instant::now();
+    let caps = timed(t, || format!("{server}: CAPABILITY"), async {
+        session
+            .capabilities()
+            .await
+            .map_err(|e| imap_err(&server, "CAPABILITY", e))
+    })
+    .await?;
+    let rtt = started.elapsed();
+    let caps = Capabilities::from(&caps);
+
+    let want_compress = caps.compress_deflate
+        && match opts.compress {
+            CompressMode::On => true,
+            CompressMode::Off => false,
+            CompressMode::Auto => !loopback && rtt >= opts.compress_min_rtt,
+        };
+    if want_compress {
+        timed(t, || format!("{server}: COMPRESS"), async {
+            session
+                .run_command_and_check_ok("COMPRESS DEFLATE")
+                .await
+                .map_err(|e| imap_err(&server, "COMPRESS DEFLATE", e))
+        })
+        .await?;
+        session.get_mut().start_deflate();
+    }
+    Ok(Connection {
+        session,
+        caps,
+        server,
+        compressed: want_compress,
+        rtt,
+    })
+}
+
+impl Connection {
+    /// Logs out politely, ignoring errors: the work is already acknowledged.
+    pub async fn logout(mut self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+    }
+}

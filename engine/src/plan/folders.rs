@@ -1,0 +1,194 @@
+//! Folder plan: which source folders exist, what they are called at the destination, which to
+//! create and subscribe.
+//!
+//! Names are decoded from modified UTF-7, split on the source's hierarchy delimiter and joined
+//! with the destination's. A name component that contains the destination's delimiter gets that
+//! character replaced with `_`, since it would otherwise invent a level of hierarchy. `INBOX` is
+//! case-insensitive (RFC 3501) and always spelled `INBOX`. `\Noselect` containers are not copied
+//! (their children are; the server creates the hierarchy).
+
+use crate::imap::mutf7;
+use std::collections::HashSet;
+
+/// One LIST response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFolder {
+    /// The name as on the wire (modified UTF-7).
+    pub wire: String,
+    /// Hierarchy delimiter (`None` for a flat namespace).
+    pub delimiter: Option<char>,
+    /// Attributes such as `\Noselect`, `\HasChildren`, `\Sent`, as sent.
+    pub attributes: Vec<String>,
+}
+
+impl ListedFolder {
+    /// False for `\Noselect` and `\NonExistent` entries.
+    pub fn selectable(&self) -> bool {
+        !self.attributes.iter().any(|a| {
+            a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
+        })
+    }
+
+    /// The RFC 6154 special-use attribute, if any.
+    pub fn special_use(&self) -> Option<&str> {
+        const USES: [&str; 7] = [
+            "\\All",
+            "\\Archive",
+            "\\Drafts",
+            "\\Flagged",
+            "\\Junk",
+            "\\Sent",
+            "\\Trash",
+        ];
+        self.attributes
+            .iter()
+            .find(|a| USES.iter().any(|u| u.eq_ignore_ascii_case(a)))
+            .map(String::as_str)
+    }
+}
+
+/// One source folder and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPlan {
+    /// Source wire name.
+    pub source_wire: String,
+    /// Source name, decoded.
+    pub source_name: String,
+    /// Destination wire name.
+    pub dest_wire: String,
+    /// Destination name, decoded.
+    pub dest_name: String,
+    /// Special use at the source (`\Sent`, ...).
+    pub special_use: Option<String>,
+    /// Subscribed at the source.
+    pub subscribed: bool,
+}
+
+/// Translates one decoded name between hierarchy delimiters.
+pub fn translate_name(name: &str, from: Option<char>, to: char) -> String {
+    let parts: Vec<&str> = match from {
+        Some(d) => name.split(d).collect(),
+        None => vec![name],
+    };
+    let mut out = String::with_capacity(name.len());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(to);
+        }
+        if i == 0 && part.eq_ignore_ascii_case("INBOX") {
+            out.push_str("INBOX");
+        } else if Some(to) != from {
+            out.extend(part.chars().map(|c| if c == to { '_' } else { c }));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Plans the selectable source folders, in LIST order.
+pub fn plan_folders(
+    source: &[ListedFolder],
+    subscribed_wire: &HashSet<String>,
+    dest_delimiter: char,
+) -> Vec<FolderPlan> {
+    let mut seen = HashSet::new();
+    source
+        .iter()
+        .filter(|f| f.selectable())
+        .filter_map(|f| {
+            let source_name = mutf7::decode_lossless(&f.wire);
+            let dest_name = translate_name(&source_name, f.delimiter, dest_delimiter);
+            // Two source names that meet at one destination name (INBOX vs inbox) merge.
+            let plan = FolderPlan {
+                source_wire: f.wire.clone(),
+                dest_wire: mutf7::encode(&dest_name),
+                special_use: f.special_use().map(str::to_string),
+                subscribed: subscribed_wire.contains(&f.wire),
+                source_name,
+                dest_name,
+            };
+            seen.insert((plan.source_wire.clone(), plan.dest_wire.clone()))
+                .then_some(plan)
+        })
+        .collect()
+}
+
+/// Destination folders to create, parents before children, skipping those that exist
+/// (INBOX always exists).
+pub fn folders_to_create(
+    plans: &[FolderPlan],
+    dest_existing_wire: &HashSet<String>,
+    dest_delimiter: char,
+) -> Vec<String> {
+    let mut want: Vec<&FolderPlan> = plans
+        .iter()
+        .filter(|p| !p.dest_wire.eq_ignore_ascii_case("INBOX"))
+        .filter(|p| !dest_existing_wire.contains(&p.dest_wire))
+        .collect();
+    want.sort_by_key(|p| p.dest_name.matches(dest_delimiter).count());
+    let mut seen = HashSet::new();
+    want.into_iter()
+        .filter(|p| seen.insert(p.dest_wire.clone()))
+        .map(|p| p.dest_wire.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(wire: &str, delim: char, attrs: &[&str]) -> ListedFolder {
+        ListedFolder {
+            wire: wire.into(),
+            delimiter: Some(delim),
+            attributes: attrs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn translates_delimiters_and_keeps_inbox() {
+        assert_eq!(
+            translate_name("Archive.2024", Some('.'), '/'),
+            "Archive/2024"
+        );
+        assert_eq!(translate_name("inbox.Sub", Some('.'), '/'), "INBOX/Sub");
+        assert_eq!(translate_name("a/b.c", Some('.'), '/'), "a_b/c");
+        assert_eq!(translate_name("a/b", Some('/'), '/'), "a/b");
+        assert_eq!(translate_name("v1.2", None, '.'), "v1_2");
+    }
+
+    #[test]
+    fn plans_selectable_folders_with_unicode_names() {
+        let src = vec![
+            listed("INBOX", '.', &[]),
+            listed("Projets", '.', &["\\Noselect", "\\HasChildren"]),
+            listed("Projets.&AMk-t&AOk-", '.', &["\\HasNoChildren"]),
+            listed("Sent", '.', &["\\Sent"]),
+        ];
+        let subs: HashSet<String> = ["Sent".to_string()].into();
+        let plans = plan_folders(&src, &subs, '/');
+        let names: Vec<_> = plans.iter().map(|p| p.dest_name.as_str()).collect();
+        assert_eq!(names, ["INBOX", "Projets/Été", "Sent"]);
+        assert_eq!(plans[1].dest_wire, "Projets/&AMk-t&AOk-");
+        assert_eq!(plans[2].special_use.as_deref(), Some("\\Sent"));
+        assert!(plans[2].subscribed && !plans[0].subscribed);
+    }
+
+    #[test]
+    fn creates_parents_first_and_skips_existing() {
+        let src = vec![
+            listed("a.b.c", '.', &[]),
+            listed("a", '.', &[]),
+            listed("a.b", '.', &[]),
+            listed("INBOX", '.', &[]),
+            listed("x", '.', &[]),
+        ];
+        let plans = plan_folders(&src, &HashSet::new(), '/');
+        let existing: HashSet<String> = ["x".to_string()].into();
+        assert_eq!(
+            folders_to_create(&plans, &existing, '/'),
+            ["a", "a/b", "a/b/c"]
+        );
+    }
+}
