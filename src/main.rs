@@ -1,1 +1,82 @@
-fn main() {}
+//! The `cutover` command: `migrate` moves the mailboxes of a CSV list, `demo` shows it on
+//! in-process servers. Exit status: 0 every message copied, 1 something was not, 2 bad input.
+
+mod args;
+mod migrate;
+mod progress_ui;
+mod report_file;
+mod settings;
+mod summary;
+
+use args::{Cli, Command};
+use clap::Parser;
+use settings::{BadInput, MigrateSettings};
+use std::process::ExitCode;
+
+/// Exit status when every message was copied.
+const EXIT_OK: u8 = 0;
+/// Exit status when some mailbox or message was not copied, or the run itself failed.
+const EXIT_INCOMPLETE: u8 = 1;
+/// Exit status for input the run cannot start with.
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cutover: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_INCOMPLETE);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Migrate(args) => {
+            match MigrateSettings::from_args(&args, |name| std::env::var(name).ok()) {
+                Ok(settings) => runtime.block_on(migrate::run(settings)),
+                Err(bad) => return bad_input(&bad),
+            }
+        }
+        Command::Demo(_args) => {
+            eprintln!("cutover: demo is not available in this build");
+            return ExitCode::from(EXIT_INCOMPLETE);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::from(EXIT_OK),
+        Ok(false) => ExitCode::from(EXIT_INCOMPLETE),
+        Err(e) => match e.downcast_ref::<BadInput>() {
+            Some(bad) => bad_input(bad),
+            None => {
+                eprintln!("cutover: {e:#}");
+                ExitCode::from(EXIT_INCOMPLETE)
+            }
+        },
+    }
+}
+
+fn bad_input(bad: &BadInput) -> ExitCode {
+    for problem in &bad.problems {
+        eprintln!("cutover: {problem}");
+    }
+    eprintln!("cutover: nothing was started");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Logs to stderr at the level of `RUST_LOG` (`warn`, `info`, `cutover_engine=debug,warn`, ...),
+/// `warn` when unset or unreadable.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::WARN));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .init();
+}

@@ -51,7 +51,7 @@ pub async fn copy_mailbox(
 }
 
 enum Worker {
-    Source(Connection),
+    Source(Box<Connection>),
     Dest(Box<AppenderResult>),
 }
 
@@ -405,7 +405,11 @@ async fn run_pipeline(
             owner.clone(),
         );
         let t = options.io_timeout;
-        set.spawn(async move { run_fetcher(conn, q, w, r, o, t).await.map(Worker::Source) });
+        set.spawn(async move {
+            run_fetcher(conn, q, w, r, o, t)
+                .await
+                .map(|c| Worker::Source(Box::new(c)))
+        });
     }
     drop(routes);
     drop(task_rx);
@@ -432,7 +436,7 @@ async fn run_pipeline(
             _ = &mut dispatch, if dispatching => dispatching = false,
             joined = set.join_next() => match joined {
                 None => break,
-                Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(c),
+                Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(*c),
                 Some(Ok(Ok(Worker::Dest(r)))) => results.push(*r),
                 Some(Ok(Err(e))) => {
                     set.abort_all();

@@ -205,16 +205,12 @@ impl<'s, T> AppendPipeline<'s, T> {
     }
 
     async fn complete_oldest(&mut self) -> Result<Completed<T>> {
-        loop {
-            match self.next_event().await? {
-                Event::Continue => {
-                    return Err(Error::Protocol {
-                        server: self.server.clone(),
-                        message: "unexpected continuation during APPEND".into(),
-                    })
-                }
-                Event::Done { tag, verdict } => return self.take(&tag, verdict),
-            }
+        match self.next_event().await? {
+            Event::Continue => Err(Error::Protocol {
+                server: self.server.clone(),
+                message: "unexpected continuation during APPEND".into(),
+            }),
+            Event::Done { tag, verdict } => self.take(&tag, verdict),
         }
     }
 

@@ -1,0 +1,176 @@
+//! The command line as typed: clap's raw flags, before any validation (see `settings`).
+//!
+//! Nothing here reads a file or decides a default that depends on another flag; secrets are
+//! deliberately absent (passwords come from files or the environment, never from argv).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Move whole mailboxes between IMAP servers: newest first, pipelined, over TLS.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the mailboxes of a CSV list from the source to the destination server.
+    Migrate(MigrateArgs),
+    /// Migrate a generated corpus between two in-process servers and verify the result.
+    Demo(DemoArgs),
+}
+
+/// Flags of `cutover migrate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// The mailbox list (CSV: SourceIdentity, SourceServer, SourceLoginID, SourcePassword,
+    /// TargetIdentity, SourceRootFolder).
+    #[arg(long, value_name = "USERS.csv")]
+    pub users: PathBuf,
+
+    /// Source server for rows without SourceServer: imaps://host:port, imap://host:port
+    /// (STARTTLS), or imap+plain://host:port (cleartext, needs --allow-plaintext).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+
+    /// Destination server (same forms as --source).
+    #[arg(long, value_name = "URL")]
+    pub dest: String,
+
+    /// The destination admin that logs in on behalf of each TargetIdentity.
+    #[arg(long, value_name = "NAME")]
+    pub dest_admin: String,
+
+    /// File whose first line is the destination admin's password. Without it the password is
+    /// read from the environment variable CUTOVER_DEST_ADMIN_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub dest_admin_password_file: Option<PathBuf>,
+
+    /// How the admin acts for a mailbox at the destination: SASL PLAIN with an authorization
+    /// identity, or a master-user login name `target<separator>admin`.
+    #[arg(long, value_enum, default_value_t = LoginForm::Authzid)]
+    pub dest_login_form: LoginForm,
+
+    /// Separator of the master-user login name (with --dest-login-form master-separator).
+    #[arg(long, value_name = "CHAR", default_value = "*")]
+    pub master_separator: String,
+
+    /// Extra trusted CA certificates (PEM), e.g. a private CA.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Mailboxes moved at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
+
+    /// Write the full report (JSON) to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+
+    /// Pipeline tuning.
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+
+    /// Accept any server certificate and host name. Only for throwaway test servers.
+    #[arg(long)]
+    pub danger_accept_invalid_certs: bool,
+
+    /// Allow imap+plain:// (cleartext) servers: passwords and mail cross the wire unencrypted.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+
+    /// Show nothing but errors and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Knobs of the copy pipeline, shared by `migrate` and `demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuningArgs {
+    /// COMPRESS=DEFLATE: auto compresses only on slow links.
+    #[arg(long, value_enum, default_value_t = Compress::Auto)]
+    pub compress: Compress,
+
+    /// Source connections per mailbox.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub source_connections: usize,
+
+    /// Destination connections per mailbox.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub dest_connections: usize,
+
+    /// Message bytes held in memory per mailbox, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub bytes_in_flight_mib: usize,
+
+    /// APPEND framing: auto picks MULTIAPPEND or pipelined LITERAL+ when offered.
+    #[arg(long, value_enum, default_value_t = Append::Auto)]
+    pub append_mode: Append,
+}
+
+/// Flags of `cutover demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Mailboxes to generate.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub mailboxes: usize,
+
+    /// Messages per mailbox.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub messages: usize,
+
+    /// Seed of the generated corpus (the same seed gives the same mail).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Mailboxes moved at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
+
+    /// Pipeline tuning.
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+
+    /// Write the full report (JSON) to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+
+    /// Show nothing but errors and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--dest-login-form`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginForm {
+    /// AUTHENTICATE PLAIN with the mailbox as authorization identity (RFC 4616).
+    Authzid,
+    /// LOGIN `target*admin` (Dovecot master users).
+    MasterSeparator,
+}
+
+/// `--compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compress {
+    /// Only where the link is slower than the compressor.
+    Auto,
+    /// Whenever the server offers it.
+    On,
+    /// Never.
+    Off,
+}
+
+/// `--append-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Append {
+    /// The best the destination offers.
+    Auto,
+    /// Pipelined single APPENDs, no MULTIAPPEND.
+    Pipelined,
+    /// One APPEND at a time with synchronizing literals.
+    OneAtATime,
+}

@@ -1,0 +1,553 @@
+//! Validated settings, built from the raw flags (`args`): files read, addresses parsed, the
+//! mailbox list checked, every job's credentials formed.
+//!
+//! Everything wrong with the input is collected and reported together as [`BadInput`] (exit 2)
+//! before anything connects. No message here ever contains a password: passwords are read into
+//! [`Secret`]s and only their emptiness is checked.
+
+use crate::args::{Append, Compress, LoginForm, MigrateArgs, TuningArgs};
+use cutover_engine::plan::mailbox_list::parse_mailbox_list;
+use cutover_engine::{
+    Account, AppendMode, Auth, CompressMode, CopyOptions, Endpoint, MailboxJob, ProxyLoginForm,
+    Secret, Security, TlsConfig,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The environment variable that holds the destination admin's password when no
+/// `--dest-admin-password-file` is given.
+pub const ADMIN_PASSWORD_ENV: &str = "CUTOVER_DEST_ADMIN_PASSWORD";
+
+/// Most connections one user may hold on one server (guide 3.3.4.11).
+const MAX_CONNECTIONS_PER_USER: usize = 8;
+
+/// Input the run cannot start with: every problem, one per line, each naming its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadInput {
+    /// The problems.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("\n"))
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// A validated `cutover migrate`.
+#[derive(Debug)]
+pub struct MigrateSettings {
+    /// One job per row of the mailbox list, in list order.
+    pub jobs: Vec<MailboxJob>,
+    /// Pipeline tuning.
+    pub options: CopyOptions,
+    /// Certificate checking.
+    pub tls: TlsConfig,
+    /// Mailboxes at once.
+    pub parallel: usize,
+    /// Where to write the JSON report.
+    pub report: Option<PathBuf>,
+    /// Show only errors and the summary.
+    pub quiet: bool,
+}
+
+impl MigrateSettings {
+    /// Validates `args`; `env` looks up environment variables (injected for tests).
+    pub fn from_args(
+        args: &MigrateArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, BadInput> {
+        let mut problems = Vec::new();
+
+        let source = args.source.as_deref().and_then(|text| {
+            server(text, "--source", args.allow_plaintext)
+                .map_err(|p| problems.push(p))
+                .ok()
+        });
+        let dest = server(&args.dest, "--dest", args.allow_plaintext)
+            .map_err(|p| problems.push(p))
+            .ok();
+        if args.dest_admin.trim().is_empty() {
+            problems.push("--dest-admin is empty".into());
+        }
+        let login_form = login_form(args).map_err(|p| problems.push(p)).ok();
+        let admin_password = admin_password(args.dest_admin_password_file.as_deref(), &env)
+            .map_err(|p| problems.push(p))
+            .ok();
+        let tls = tls_config(args.ca_file.as_deref(), args.danger_accept_invalid_certs)
+            .map_err(|p| problems.push(p))
+            .ok();
+        let options = copy_options(&args.tuning)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        if args.parallel == 0 {
+            problems.push("--parallel must be at least 1".into());
+        }
+
+        let origin = args.users.display().to_string();
+        let rows = match std::fs::read(&args.users) {
+            Err(e) => {
+                problems.push(format!("cannot read the mailbox list {origin}: {e}"));
+                None
+            }
+            Ok(data) => match parse_mailbox_list(&data, &origin) {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    problems.extend(e.to_string().lines().map(str::to_string));
+                    None
+                }
+            },
+        };
+
+        let mut jobs = Vec::new();
+        for row in rows.iter().flatten() {
+            if row.source_root_folder.is_some() {
+                problems.push(format!(
+                    "{origin}:{}: SourceRootFolder is not supported yet; leave it empty",
+                    row.line
+                ));
+            }
+            let endpoint = match (&row.source_server, &source) {
+                (Some(endpoint), _) => {
+                    if endpoint.security == Security::Plain && !args.allow_plaintext {
+                        problems.push(format!("{origin}:{}: {}", row.line, plaintext(endpoint)));
+                        continue;
+                    }
+                    endpoint.clone()
+                }
+                (None, Some(endpoint)) => endpoint.clone(),
+                (None, None) => {
+                    if args.source.is_none() {
+                        problems.push(format!(
+                            "{origin}:{}: no SourceServer for {:?} and no --source",
+                            row.line, row.source_identity
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let (Some(dest), Some(form), Some(password)) = (&dest, login_form, &admin_password)
+            else {
+                continue;
+            };
+            jobs.push(MailboxJob {
+                id: row.source_identity.clone(),
+                source: Account {
+                    endpoint,
+                    auth: Auth::Login {
+                        user: row.source_login_id.clone(),
+                        password: row.source_password.clone(),
+                    },
+                },
+                dest: Account {
+                    endpoint: dest.clone(),
+                    auth: form.auth_for(&row.target_identity, args.dest_admin.trim(), password),
+                },
+            });
+        }
+
+        if !problems.is_empty() {
+            return Err(BadInput { problems });
+        }
+        Ok(MigrateSettings {
+            jobs,
+            options: options.expect("no problems means options were built"),
+            tls: tls.expect("no problems means TLS was configured"),
+            parallel: args.parallel,
+            report: args.report.clone(),
+            quiet: args.quiet,
+        })
+    }
+}
+
+fn plaintext(endpoint: &Endpoint) -> String {
+    format!(
+        "{endpoint} is cleartext (passwords and mail unencrypted); pass --allow-plaintext to allow it"
+    )
+}
+
+/// Parses a server flag, refusing cleartext unless allowed.
+fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<Endpoint, String> {
+    let endpoint: Endpoint = text.parse().map_err(|e| format!("{flag}: {e}"))?;
+    if endpoint.security == Security::Plain && !allow_plaintext {
+        return Err(format!("{flag}: {}", plaintext(&endpoint)));
+    }
+    Ok(endpoint)
+}
+
+fn login_form(args: &MigrateArgs) -> Result<ProxyLoginForm, String> {
+    match args.dest_login_form {
+        LoginForm::Authzid => Ok(ProxyLoginForm::Authzid),
+        LoginForm::MasterSeparator => {
+            let mut chars = args.master_separator.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_whitespace() && !c.is_control() => {
+                    Ok(ProxyLoginForm::MasterSeparator(c))
+                }
+                _ => Err(format!(
+                    "--master-separator must be one visible character, not {:?}",
+                    args.master_separator
+                )),
+            }
+        }
+    }
+}
+
+/// The destination admin's password: the first line of the file, else the environment.
+fn admin_password(
+    file: Option<&Path>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Secret, String> {
+    let password = match file {
+        Some(path) => {
+            let data = std::fs::read(path).map_err(|e| {
+                format!(
+                    "cannot read --dest-admin-password-file {}: {e}",
+                    path.display()
+                )
+            })?;
+            let Ok(text) = String::from_utf8(data) else {
+                return Err(format!(
+                    "--dest-admin-password-file {}: not valid UTF-8",
+                    path.display()
+                ));
+            };
+            let first = text.split('\n').next().unwrap_or_default();
+            let password = Secret::new(first.strip_suffix('\r').unwrap_or(first));
+            if password.is_empty() {
+                return Err(format!(
+                    "--dest-admin-password-file {}: the first line is empty",
+                    path.display()
+                ));
+            }
+            password
+        }
+        None => match env(ADMIN_PASSWORD_ENV) {
+            Some(value) if !value.is_empty() => Secret::new(value),
+            Some(_) => return Err(format!("{ADMIN_PASSWORD_ENV} is empty")),
+            None => {
+                return Err(format!(
+                    "no destination admin password: give --dest-admin-password-file FILE or set {ADMIN_PASSWORD_ENV}"
+                ))
+            }
+        },
+    };
+    Ok(password)
+}
+
+fn tls_config(
+    ca_file: Option<&Path>,
+    danger_accept_invalid_certs: bool,
+) -> Result<TlsConfig, String> {
+    let mut tls = match ca_file {
+        Some(path) => TlsConfig::with_ca_file(path)
+            .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?,
+        None => TlsConfig::default(),
+    };
+    if let Some(pem) = &tls.ca_pem {
+        if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Err(format!(
+                "--ca-file {}: no PEM certificate in it",
+                ca_file.map(|p| p.display().to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    tls.danger_accept_invalid_certs = danger_accept_invalid_certs;
+    Ok(tls)
+}
+
+/// Pipeline tuning from the shared flags, every problem listed.
+pub fn copy_options(t: &TuningArgs) -> Result<CopyOptions, Vec<String>> {
+    let mut problems = Vec::new();
+    for (flag, n) in [
+        ("--source-connections", t.source_connections),
+        ("--dest-connections", t.dest_connections),
+    ] {
+        if !(1..=MAX_CONNECTIONS_PER_USER).contains(&n) {
+            problems.push(format!(
+                "{flag} must be between 1 and {MAX_CONNECTIONS_PER_USER} (connections per user, guide 3.3.4.11), not {n}"
+            ));
+        }
+    }
+    let bytes_in_flight = t.bytes_in_flight_mib.checked_mul(1 << 20);
+    if t.bytes_in_flight_mib == 0 || bytes_in_flight.is_none() {
+        problems.push(format!(
+            "--bytes-in-flight-mib must be at least 1 and fit in memory, not {}",
+            t.bytes_in_flight_mib
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CopyOptions {
+        source_connections: t.source_connections,
+        dest_connections: t.dest_connections,
+        bytes_in_flight: bytes_in_flight.unwrap_or(64 << 20),
+        append_mode: match t.append_mode {
+            Append::Auto => AppendMode::Auto,
+            Append::Pipelined => AppendMode::Pipelined,
+            Append::OneAtATime => AppendMode::OneAtATime,
+        },
+        compress: match t.compress {
+            Compress::Auto => CompressMode::Auto,
+            Compress::On => CompressMode::On,
+            Compress::Off => CompressMode::Off,
+        },
+        ..CopyOptions::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+    use std::io::Write;
+
+    const USERS: &str = "SourceIdentity,SourceServer,SourceLoginID,SourcePassword,TargetIdentity\n\
+                         joe@a.com,,joe,Joe-pw-1,joe@b.com\n\
+                         ann@a.com,imap://other:1143,ann,Ann-pw-2,\n";
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new(users: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("users.csv"), users).unwrap();
+            std::fs::write(dir.path().join("admin.pw"), "Adm1n-pw\r\nsecond line\n").unwrap();
+            Fixture { dir }
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.dir.path().join(name).display().to_string()
+        }
+
+        fn args(&self, extra: &[&str]) -> MigrateArgs {
+            let users = self.path("users.csv");
+            let pw = self.path("admin.pw");
+            let mut argv = vec![
+                "cutover",
+                "migrate",
+                "--users",
+                &users,
+                "--source",
+                "imaps://src.example:993",
+                "--dest",
+                "imaps://dst.example",
+                "--dest-admin",
+                "admin",
+                "--dest-admin-password-file",
+                &pw,
+            ];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Migrate(m) => m,
+                Command::Demo(_) => unreachable!(),
+            }
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn bad(args: &MigrateArgs, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        MigrateSettings::from_args(args, env).unwrap_err().problems
+    }
+
+    #[test]
+    fn builds_jobs_with_proxy_login_at_the_destination() {
+        let f = Fixture::new(USERS);
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert_eq!(s.jobs.len(), 2);
+        let joe = &s.jobs[0];
+        assert_eq!(joe.id, "joe@a.com");
+        assert_eq!(joe.source.endpoint.host, "src.example");
+        assert!(matches!(&joe.source.auth, Auth::Login { user, password }
+            if user == "joe" && password.expose() == "Joe-pw-1"));
+        assert!(
+            matches!(&joe.dest.auth, Auth::PlainAs { authzid, authcid, password }
+            if authzid == "joe@b.com" && authcid == "admin" && password.expose() == "Adm1n-pw")
+        );
+        let ann = &s.jobs[1];
+        assert_eq!(
+            (
+                ann.source.endpoint.host.as_str(),
+                ann.source.endpoint.security
+            ),
+            ("other", Security::StartTls)
+        );
+        assert_eq!(ann.dest.auth.mailbox_identity(), "ann@a.com");
+        assert_eq!(s.parallel, 4);
+    }
+
+    #[test]
+    fn master_separator_login_form() {
+        let f = Fixture::new(USERS);
+        let s =
+            MigrateSettings::from_args(&f.args(&["--dest-login-form", "master-separator"]), no_env)
+                .unwrap();
+        assert_eq!(s.jobs[0].dest.auth.login_identity(), "joe@b.com*admin");
+        let problems = bad(
+            &f.args(&[
+                "--dest-login-form",
+                "master-separator",
+                "--master-separator",
+                "**",
+            ]),
+            no_env,
+        );
+        assert!(problems[0].contains("--master-separator"), "{problems:?}");
+    }
+
+    #[test]
+    fn plaintext_is_refused_unless_allowed() {
+        let f = Fixture::new(
+            "SourceIdentity,SourceServer,SourceLoginID,SourcePassword\n\
+             joe,imap+plain://old.example:143,joe,pw\n",
+        );
+        let mut args = f.args(&[]);
+        args.dest = "imap+plain://dst.example:143".into();
+        let problems = bad(&args, no_env);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("--dest: imap+plain://dst.example:143 is cleartext"));
+        assert!(problems[0].contains("--allow-plaintext"));
+        assert!(problems[1].ends_with("users.csv:2: imap+plain://old.example:143 is cleartext (passwords and mail unencrypted); pass --allow-plaintext to allow it"), "{}", problems[1]);
+        args.allow_plaintext = true;
+        let s = MigrateSettings::from_args(&args, no_env).unwrap();
+        assert_eq!(s.jobs[0].source.endpoint.security, Security::Plain);
+    }
+
+    #[test]
+    fn row_without_server_needs_source_flag() {
+        let f = Fixture::new(USERS);
+        let mut args = f.args(&[]);
+        args.source = None;
+        let problems = bad(&args, no_env);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].ends_with("users.csv:2: no SourceServer for \"joe@a.com\" and no --source"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn password_file_first_line_without_line_end() {
+        let f = Fixture::new(USERS);
+        std::fs::write(f.path("admin.pw"), "pw-only\n").unwrap();
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert!(
+            matches!(&s.jobs[0].dest.auth, Auth::PlainAs { password, .. } if password.expose() == "pw-only")
+        );
+        std::fs::write(f.path("admin.pw"), "\nlater\n").unwrap();
+        let problems = bad(&f.args(&[]), no_env);
+        assert!(
+            problems[0].ends_with("admin.pw: the first line is empty"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].contains("later"));
+        std::fs::remove_file(f.path("admin.pw")).unwrap();
+        let problems = bad(&f.args(&[]), no_env);
+        assert!(
+            problems[0].starts_with("cannot read --dest-admin-password-file"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("admin.pw"));
+    }
+
+    #[test]
+    fn password_from_environment_when_no_file() {
+        let f = Fixture::new(USERS);
+        let mut args = f.args(&[]);
+        args.dest_admin_password_file = None;
+        let env = |name: &str| (name == ADMIN_PASSWORD_ENV).then(|| "env-pw".to_string());
+        let s = MigrateSettings::from_args(&args, env).unwrap();
+        assert!(
+            matches!(&s.jobs[0].dest.auth, Auth::PlainAs { password, .. } if password.expose() == "env-pw")
+        );
+        let problems = bad(&args, no_env);
+        assert!(problems[0].contains(ADMIN_PASSWORD_ENV), "{problems:?}");
+    }
+
+    #[test]
+    fn csv_problems_are_all_reported_without_passwords() {
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword\n\
+             joe,,Very-secret-1\n\
+             ann,ann\n",
+        );
+        let problems = bad(&f.args(&[]), no_env);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].ends_with("users.csv:2:2: SourceLoginID is empty"));
+        assert!(problems[1].ends_with("users.csv:3: expected 3 fields as in the header, found 2"));
+        assert!(!problems.join("\n").contains("Very-secret-1"));
+    }
+
+    #[test]
+    fn unreadable_files_are_named() {
+        let f = Fixture::new(USERS);
+        let missing = f.path("nope.pem");
+        let mut args = f.args(&["--ca-file", &missing]);
+        args.users = f.dir.path().join("missing.csv");
+        let problems = bad(&args, no_env);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("cannot read --ca-file") && p.contains("nope.pem")));
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("cannot read the mailbox list") && p.contains("missing.csv")));
+    }
+
+    #[test]
+    fn tuning_limits() {
+        let f = Fixture::new(USERS);
+        let problems = bad(
+            &f.args(&[
+                "--source-connections",
+                "0",
+                "--dest-connections",
+                "9",
+                "--parallel",
+                "0",
+            ]),
+            no_env,
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        let s = MigrateSettings::from_args(
+            &f.args(&[
+                "--compress",
+                "off",
+                "--append-mode",
+                "one-at-a-time",
+                "--bytes-in-flight-mib",
+                "8",
+            ]),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(s.options.compress, CompressMode::Off);
+        assert_eq!(s.options.append_mode, AppendMode::OneAtATime);
+        assert_eq!(s.options.bytes_in_flight, 8 << 20);
+    }
+
+    #[test]
+    fn ca_file_is_read() {
+        let f = Fixture::new(USERS);
+        let pem = f.path("ca.pem");
+        let mut file = std::fs::File::create(&pem).unwrap();
+        writeln!(
+            file,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+        )
+        .unwrap();
+        let s = MigrateSettings::from_args(&f.args(&["--ca-file", &pem]), no_env).unwrap();
+        assert!(s.tls.ca_pem.is_some());
+        assert!(!s.tls.danger_accept_invalid_certs);
+    }
+}

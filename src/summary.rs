@@ -1,0 +1,209 @@
+//! The end-of-run summary on stdout: a velocity table, one row per mailbox and a totals row, then
+//! the mailboxes that stopped and the messages that were skipped (the first few; the JSON report
+//! has them all). Pure formatting: it takes the report and returns text.
+
+use cutover_engine::report::{MailboxOutcome, MailboxReport};
+use cutover_engine::BatchReport;
+use std::fmt::Write;
+use std::path::Path;
+
+/// How many skipped messages the summary lists before pointing at the report.
+pub const FAILURES_SHOWN: usize = 20;
+
+/// A mailbox's state in one word.
+fn state(m: &MailboxReport) -> &'static str {
+    match (&m.outcome, m.failures.is_empty()) {
+        (MailboxOutcome::Failed(_), _) => "failed",
+        (MailboxOutcome::Completed, true) => "completed",
+        (MailboxOutcome::Completed, false) => "partial",
+    }
+}
+
+fn per_sec(amount: f64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        amount / secs
+    } else {
+        0.0
+    }
+}
+
+/// The summary of `report`; `report_path` is where the full JSON report was written, if anywhere.
+pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
+    let header = [
+        "mailbox", "state", "messages", "MB", "failures", "msgs/s", "MB/s", "GB/h",
+    ];
+    let mut rows: Vec<[String; 8]> = Vec::with_capacity(report.mailboxes.len() + 1);
+    for m in &report.mailboxes {
+        let secs = m.elapsed.as_secs_f64();
+        let mb = m.copied_bytes as f64 / 1e6;
+        rows.push([
+            m.mailbox.clone(),
+            state(m).to_string(),
+            m.copied_messages.to_string(),
+            format!("{mb:.1}"),
+            m.failures.len().to_string(),
+            format!("{:.1}", per_sec(m.copied_messages as f64, secs)),
+            format!("{:.2}", per_sec(mb, secs)),
+            String::new(),
+        ]);
+    }
+    let t = &report.totals;
+    let ok = t.mailboxes - t.mailboxes_failed;
+    rows.push([
+        "total".to_string(),
+        format!("{ok}/{} ok", t.mailboxes),
+        t.messages.to_string(),
+        format!("{:.1}", t.bytes as f64 / 1e6),
+        t.failed_messages.to_string(),
+        format!("{:.1}", t.msgs_per_sec),
+        format!("{:.2}", t.mb_per_sec),
+        format!("{:.2}", t.gb_per_hour),
+    ]);
+
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i < 2 {
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                text.extend(std::iter::repeat_n(' ', pad));
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &header);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    let count = rows.len();
+    for (i, row) in rows.iter().enumerate() {
+        if i + 1 == count {
+            line(
+                &mut out,
+                &rule.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+        }
+        line(
+            &mut out,
+            &row.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+    let _ = writeln!(out, "elapsed {:.1}s", report.elapsed.as_secs_f64());
+
+    let stopped: Vec<_> = report
+        .mailboxes
+        .iter()
+        .filter_map(|m| match &m.outcome {
+            MailboxOutcome::Failed(reason) => Some((m, reason)),
+            MailboxOutcome::Completed => None,
+        })
+        .collect();
+    if !stopped.is_empty() {
+        let _ = writeln!(out, "\nmailboxes that stopped ({}):", stopped.len());
+        for (m, reason) in stopped {
+            let _ = writeln!(out, "  {}: {reason}", m.mailbox);
+        }
+    }
+
+    let total_failures: usize = report.mailboxes.iter().map(|m| m.failures.len()).sum();
+    if total_failures > 0 {
+        let _ = writeln!(out, "\nmessages not copied ({total_failures}):");
+        let listed = report
+            .mailboxes
+            .iter()
+            .flat_map(|m| m.failures.iter().map(move |f| (m, f)))
+            .take(FAILURES_SHOWN);
+        for (m, f) in listed {
+            let _ = writeln!(
+                out,
+                "  {}  {}  uid {}  {} bytes: {}",
+                m.mailbox, f.folder, f.uid, f.size, f.reason
+            );
+        }
+        if total_failures > FAILURES_SHOWN {
+            let more = total_failures - FAILURES_SHOWN;
+            let _ = match report_path {
+                Some(path) => writeln!(out, "  ... {more} more in the report {}", path.display()),
+                None => writeln!(out, "  ... {more} more in the report (--report FILE.json)"),
+            };
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_engine::report::MessageFailure;
+    use std::time::Duration;
+
+    fn mailbox(name: &str, messages: u64, bytes: u64, failures: usize) -> MailboxReport {
+        let mut m = MailboxReport::failed(name, String::new(), Duration::from_secs(2));
+        m.outcome = MailboxOutcome::Completed;
+        m.copied_messages = messages;
+        m.copied_bytes = bytes;
+        m.failures = (0..failures)
+            .map(|i| MessageFailure {
+                folder: "INBOX".into(),
+                uid: i as u32 + 1,
+                size: 100,
+                reason: "too large".into(),
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn table_has_a_row_per_mailbox_and_totals() {
+        let report = BatchReport::new(
+            vec![
+                mailbox("joe@a.com", 1000, 50_000_000, 0),
+                MailboxReport::failed("ann@a.com", "login rejected".into(), Duration::from_secs(1)),
+            ],
+            Duration::from_secs(4),
+        );
+        let text = render(&report, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("mailbox"), "{text}");
+        assert!(
+            lines[1].starts_with("joe@a.com  completed") && lines[1].contains("500.0"),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("ann@a.com  failed"), "{text}");
+        assert!(
+            lines[4].starts_with("total") && lines[4].contains("1/2 ok"),
+            "{text}"
+        );
+        // 50 MB in 4 s: 12.5 MB/s, 45 GB/h.
+        assert!(
+            lines[4].contains("12.50") && lines[4].ends_with("45.00"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailboxes that stopped (1):\n  ann@a.com: login rejected"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_are_capped_with_a_pointer_to_the_report() {
+        let report = BatchReport::new(vec![mailbox("joe", 10, 1000, 25)], Duration::from_secs(1));
+        let text = render(&report, Some(Path::new("run.json")));
+        assert!(text.contains("messages not copied (25):"), "{text}");
+        assert_eq!(text.matches("too large").count(), FAILURES_SHOWN);
+        assert!(text.contains("... 5 more in the report run.json"), "{text}");
+        assert!(text.contains("partial"), "{text}");
+    }
+}
