@@ -4,8 +4,10 @@
 //! - [`corpus`]: deterministic, realistic mailboxes of RFC 5322 mail, for the demo, benches and tests.
 //! - [`dovecot`]: throwaway Dovecot servers on loopback, one per test.
 //! - [`imap_account`]: engine-independent IMAP helpers to seed and snapshot test accounts.
+//! - [`mock_server`]: an in-memory IMAP server (TLS, pipelining, MULTIAPPEND) for demos, benches, tests.
 
 pub mod certs;
 pub mod corpus;
 pub mod dovecot;
 pub mod imap_account;
+pub mod mock_server;

@@ -1,0 +1,271 @@
+//! Message commands: SEARCH, FETCH (and their UID forms), APPEND (with MULTIAPPEND).
+
+use std::fmt::Write;
+
+use super::command_parser::{Cursor, PResult, ParseError, SequenceSet};
+use super::fetch::{self, FetchItem};
+use super::response::{parse_internaldate, OutBuf};
+use super::session::{Reply, Session};
+use super::store::{FolderError, NewMessage, StoredMessage};
+
+/// Indices (0-based, ascending, unique) of `messages` whose UID is in `set`.
+fn uid_indices(messages: &[StoredMessage], set: &SequenceSet) -> Vec<usize> {
+    let Some(last) = messages.last() else {
+        return Vec::new();
+    };
+    let mut idx = Vec::new();
+    for (lo, hi) in set.resolve(last.uid) {
+        let start = messages.partition_point(|m| m.uid < lo);
+        let end = messages.partition_point(|m| m.uid <= hi);
+        idx.extend(start..end);
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    idx
+}
+
+/// Indices for a message sequence set, or an error if it names messages that do not exist.
+fn seq_indices(exists: u32, set: &SequenceSet) -> Result<Vec<usize>, &'static str> {
+    if exists == 0 {
+        return Err("No messages");
+    }
+    let mut idx = Vec::new();
+    for (lo, hi) in set.resolve(exists) {
+        if hi > exists {
+            return Err("Invalid message sequence number");
+        }
+        idx.extend((lo - 1) as usize..hi as usize);
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    Ok(idx)
+}
+
+impl Session {
+    /// SEARCH / UID SEARCH with one key: `ALL`, a sequence set or `UID set` (after an optional
+    /// `CHARSET`).
+    pub(crate) fn search(&mut self, uid: bool, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
+        c.sp()?;
+        loop {
+            if !c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
+                let set = c.sequence_set()?;
+                c.end()?;
+                return Ok(self.search_result(uid, Some(set), false, out));
+            }
+            match c.keyword()?.as_str() {
+                "CHARSET" => {
+                    c.sp()?;
+                    c.astring()?;
+                    c.sp()?;
+                }
+                "ALL" => {
+                    c.end()?;
+                    return Ok(self.search_result(uid, None, false, out));
+                }
+                "UID" => {
+                    c.sp()?;
+                    let set = c.sequence_set()?;
+                    c.end()?;
+                    return Ok(self.search_result(uid, Some(set), true, out));
+                }
+                other => return Ok(Reply::No(format!("Unsupported search key {other}"))),
+            }
+        }
+    }
+
+    fn search_result(
+        &mut self,
+        uid: bool,
+        set: Option<SequenceSet>,
+        set_is_uid: bool,
+        out: &mut OutBuf,
+    ) -> Reply {
+        let (login, sel) = self.login_mut();
+        let Some(sel) = sel else {
+            return Reply::Bad("No mailbox selected".into());
+        };
+        let mut mb = login.account.mailboxes();
+        let Ok(folder) = mb.selectable(&sel.name) else {
+            return Reply::No("Mailbox is gone".into());
+        };
+        let visible = &folder.messages[..(sel.exists as usize).min(folder.messages.len())];
+        let idx: Vec<usize> = match &set {
+            None => (0..visible.len()).collect(),
+            Some(s) if set_is_uid => uid_indices(visible, s),
+            Some(s) => {
+                let ranges = s.resolve(visible.len() as u32);
+                (0..visible.len())
+                    .filter(|&i| SequenceSet::contains(&ranges, i as u32 + 1))
+                    .collect()
+            }
+        };
+        out.put(b"* SEARCH");
+        for i in idx {
+            let n = if uid { visible[i].uid } else { i as u32 + 1 };
+            let _ = write!(out, " {n}");
+        }
+        out.put(b"\r\n");
+        Reply::Ok("Search completed.".into())
+    }
+
+    /// FETCH / UID FETCH.
+    pub(crate) fn fetch(&mut self, uid: bool, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
+        c.sp()?;
+        let set = c.sequence_set()?;
+        c.sp()?;
+        let mut items = fetch::parse_items(c)?;
+        c.end()?;
+        if uid && !items.contains(&FetchItem::Uid) {
+            items.insert(0, FetchItem::Uid);
+        }
+        let (login, sel) = self.login_mut();
+        let Some(sel) = sel else {
+            return Ok(Reply::Bad("No mailbox selected".into()));
+        };
+        let sets_seen = !sel.read_only && items.iter().any(FetchItem::sets_seen);
+        let mut with_flags = items.clone();
+        if !items.contains(&FetchItem::Flags) {
+            with_flags.push(FetchItem::Flags);
+        }
+        let mut mb = login.account.mailboxes();
+        let Ok(folder) = mb.selectable(&sel.name) else {
+            return Ok(Reply::No("Mailbox is gone".into()));
+        };
+        let visible = (sel.exists as usize).min(folder.messages.len());
+        let messages = &mut folder.messages[..visible];
+        let idx = if uid {
+            uid_indices(messages, &set)
+        } else {
+            match seq_indices(visible as u32, &set) {
+                Ok(i) => i,
+                Err(e) => return Ok(Reply::Bad(e.into())),
+            }
+        };
+        for i in idx {
+            let msg = &mut messages[i];
+            let mut changed = false;
+            if sets_seen && !msg.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
+                msg.flags.push("\\Seen".into());
+                changed = true;
+            }
+            let list = if changed { &with_flags } else { &items };
+            fetch::write_fetch(out, i as u32 + 1, msg, list);
+        }
+        Ok(Reply::Ok("Fetch completed.".into()))
+    }
+
+    /// APPEND, MULTIAPPEND when enabled; all messages are stored or none.
+    pub(crate) fn append(&mut self, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
+        c.sp()?;
+        let name = Self::mailbox_name(&c.astring()?);
+        let mut messages = Vec::new();
+        loop {
+            c.sp()?;
+            let flags = if c.peek() == Some(b'(') {
+                let f = c.flag_list()?;
+                c.sp()?;
+                f
+            } else {
+                Vec::new()
+            };
+            if flags.iter().any(|f| f == "\\*") {
+                return Err(ParseError("\\* is not a flag"));
+            }
+            let internaldate = if c.peek() == Some(b'"') {
+                let d = parse_internaldate(&c.string()?).ok_or(ParseError("Invalid date-time"))?;
+                c.sp()?;
+                d
+            } else {
+                chrono::Local::now().fixed_offset()
+            };
+            if c.peek() != Some(b'{') {
+                return Err(ParseError("Expected a message literal"));
+            }
+            let body = c.literal()?;
+            messages.push(NewMessage {
+                flags,
+                internaldate,
+                body,
+            });
+            if c.at_end() {
+                break;
+            }
+            if !self.shared.config.caps.multiappend {
+                return Err(ParseError("Unexpected arguments (no MULTIAPPEND)"));
+            }
+        }
+        if let Some(max) = self.shared.config.max_message_size {
+            if let Some(m) = messages.iter().find(|m| m.body.len() as u64 > max) {
+                return Ok(Reply::No(format!(
+                    "[LIMIT] Message size {} exceeds the limit of {max}",
+                    m.body.len()
+                )));
+            }
+        }
+        let count = messages.len() as u64;
+        let uidplus = self.shared.config.caps.uidplus;
+        let stats = self.shared.stats.clone();
+        let (login, _) = self.login_mut();
+        let result = login.account.mailboxes().append(&name, messages);
+        let reply = match result {
+            Ok((uidvalidity, first, last)) => {
+                stats.appended(count);
+                if !uidplus {
+                    Reply::Ok("Append completed.".into())
+                } else if first == last {
+                    Reply::Ok(format!(
+                        "[APPENDUID {uidvalidity} {first}] Append completed."
+                    ))
+                } else {
+                    Reply::Ok(format!(
+                        "[APPENDUID {uidvalidity} {first}:{last}] Append completed."
+                    ))
+                }
+            }
+            Err(FolderError::NoSelect) => Reply::No("[CANNOT] Mailbox is not selectable.".into()),
+            Err(_) => Reply::No("[TRYCREATE] Mailbox doesn't exist.".into()),
+        };
+        self.refresh_exists(out);
+        Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msgs(uids: &[u32]) -> Vec<StoredMessage> {
+        uids.iter()
+            .map(|&uid| StoredMessage {
+                uid,
+                flags: vec![],
+                internaldate: chrono::Local::now().fixed_offset(),
+                body: Bytes::new(),
+            })
+            .collect()
+    }
+
+    fn set(s: &'static str) -> SequenceSet {
+        Cursor::new(Bytes::from_static(s.as_bytes()))
+            .sequence_set()
+            .unwrap()
+    }
+
+    #[test]
+    fn uid_sets_pick_existing_uids() {
+        let m = msgs(&[2, 5, 9, 10]);
+        assert_eq!(uid_indices(&m, &set("1:*")), vec![0, 1, 2, 3]);
+        assert_eq!(uid_indices(&m, &set("5,9:10,3")), vec![1, 2, 3]);
+        assert_eq!(uid_indices(&m, &set("100:*")), vec![3]);
+        assert_eq!(uid_indices(&m, &set("*")), vec![3]);
+        assert!(uid_indices(&[], &set("1:*")).is_empty());
+    }
+
+    #[test]
+    fn sequence_sets_must_exist() {
+        assert_eq!(seq_indices(3, &set("2:*")).unwrap(), vec![1, 2]);
+        assert!(seq_indices(3, &set("4")).is_err());
+        assert!(seq_indices(0, &set("1:*")).is_err());
+    }
+}

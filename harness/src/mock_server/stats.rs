@@ -1,0 +1,91 @@
+//! Counters a test or benchmark reads back: connections, commands by name, appends, failed
+//! logins.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A snapshot of a server's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MockStats {
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Connections open right now.
+    pub current_connections: u64,
+    /// Most connections open at once.
+    pub peak_concurrent_connections: u64,
+    /// Commands by upper-cased name (`UID FETCH` for UID commands; unknown names as `UNKNOWN`),
+    /// including those refused.
+    pub commands: HashMap<String, u64>,
+    /// Messages stored by APPEND.
+    pub appended_messages: u64,
+    /// LOGIN and AUTHENTICATE attempts refused for bad credentials.
+    pub logins_failed: u64,
+}
+
+/// The live counters behind [`MockStats`].
+#[derive(Default)]
+pub(crate) struct StatsCollector {
+    connections_total: AtomicU64,
+    current: AtomicU64,
+    peak: AtomicU64,
+    commands: Mutex<HashMap<String, u64>>,
+    appended: AtomicU64,
+    logins_failed: AtomicU64,
+}
+
+impl StatsCollector {
+    /// Counts a new connection; the guard counts it closed when dropped.
+    pub(crate) fn connection(self: &std::sync::Arc<Self>) -> ConnectionGuard {
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        ConnectionGuard(self.clone())
+    }
+
+    /// Counts one command.
+    pub(crate) fn command(&self, name: &str) {
+        let mut map = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(name.to_string(), 1);
+            }
+        }
+    }
+
+    /// Counts stored messages.
+    pub(crate) fn appended(&self, n: u64) {
+        self.appended.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a refused login.
+    pub(crate) fn login_failed(&self) {
+        self.logins_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot.
+    pub(crate) fn snapshot(&self) -> MockStats {
+        MockStats {
+            connections_total: self.connections_total.load(Ordering::Relaxed),
+            current_connections: self.current.load(Ordering::Relaxed),
+            peak_concurrent_connections: self.peak.load(Ordering::Relaxed),
+            commands: self
+                .commands
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            appended_messages: self.appended.load(Ordering::Relaxed),
+            logins_failed: self.logins_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Marks a connection open while it lives.
+pub(crate) struct ConnectionGuard(std::sync::Arc<StatsCollector>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.current.fetch_sub(1, Ordering::Relaxed);
+    }
+}
