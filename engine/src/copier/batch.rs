@@ -1,7 +1,7 @@
 //! Runs many mailboxes, a bounded number at a time.
 
 use super::job::{CopyOptions, MailboxJob};
-use crate::imap::TlsConfig;
+use crate::imap::{TlsClient, TlsConfig};
 use crate::report::{BatchReport, MailboxReport, ProgressSink};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,16 @@ pub async fn run_batch(
 ) -> BatchReport {
     let started = Instant::now();
     let options = Arc::new(options);
-    let tls = Arc::new(tls);
+    let tls = match TlsClient::new(&tls) {
+        Ok(client) => Arc::new(client),
+        Err(e) => {
+            let reports = jobs
+                .iter()
+                .map(|j| MailboxReport::failed(&j.id, e.to_string(), started.elapsed()))
+                .collect();
+            return BatchReport::new(reports, started.elapsed());
+        }
+    };
     let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let mut tasks = Vec::with_capacity(jobs.len());
     for (index, job) in jobs.into_iter().enumerate() {

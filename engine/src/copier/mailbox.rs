@@ -15,7 +15,7 @@ use super::fetcher::{run_fetcher, FetchedWindow, WindowTask};
 use super::job::{AppendMode, CopyOptions, MailboxJob};
 use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
-use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsConfig};
+use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{folders_to_create, plan_folders, FolderPlan};
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{FolderReport, MailboxOutcome, MailboxReport, Phase, ProgressSink};
@@ -27,11 +27,12 @@ use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio::task::JoinSet;
 
 /// Moves one mailbox. Never panics on server behaviour; failures land in the report.
+/// `tls` is built once per run ([`TlsClient::new`]) and shared by every connection.
 pub async fn copy_mailbox(
     index: usize,
     job: &MailboxJob,
     options: &CopyOptions,
-    tls: &TlsConfig,
+    tls: &TlsClient,
     progress: ProgressSink,
 ) -> MailboxReport {
     let started = Instant::now();
@@ -66,7 +67,7 @@ async fn open_many(
 async fn run(
     job: &MailboxJob,
     options: &CopyOptions,
-    tls: &TlsConfig,
+    tls: &TlsClient,
     state: &Arc<ProgressState>,
     started: Instant,
 ) -> Result<MailboxReport> {

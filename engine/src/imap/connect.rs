@@ -34,10 +34,10 @@ pub struct Connection {
 }
 
 /// How to open connections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectOptions {
-    /// Certificate checks.
-    pub tls: TlsConfig,
+    /// The TLS client, built once per run.
+    pub tls: TlsClient,
     /// COMPRESS policy.
     pub compress: CompressMode,
     /// With `CompressMode::Auto`, the round trip from which compression pays.
@@ -82,8 +82,30 @@ pub(crate) fn imap_err(server: &str, command: &str, e: async_imap::error::Error)
     }
 }
 
-fn tls_connector(tls: &TlsConfig, server: &str) -> Result<async_native_tls::TlsConnector> {
-    let mut c = async_native_tls::TlsConnector::new();
+/// A TLS client built from a [`TlsConfig`]. Build it once per run and clone it: OpenSSL loads
+/// the system trust store on every build, which costs more CPU than the handshake itself.
+#[derive(Clone)]
+pub struct TlsClient(tokio_native_tls::TlsConnector);
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsClient")
+    }
+}
+
+impl TlsClient {
+    /// Builds the client: system roots plus the configured CA, verification as configured.
+    pub fn new(tls: &TlsConfig) -> Result<Self> {
+        tls_connector(tls).map(TlsClient)
+    }
+}
+
+fn tls_connector(tls: &TlsConfig) -> Result<tokio_native_tls::TlsConnector> {
+    let err = |message: String| Error::Tls {
+        context: "TLS settings".into(),
+        message,
+    };
+    let mut b = native_tls::TlsConnector::builder();
     if let Some(pem) = &tls.ca_pem {
         let text = String::from_utf8_lossy(pem);
         let mut found = 0;
@@ -91,37 +113,31 @@ fn tls_connector(tls: &TlsConfig, server: &str) -> Result<async_native_tls::TlsC
             if !block.contains("-----BEGIN CERTIFICATE-----") {
                 continue;
             }
-            let cert = async_native_tls::Certificate::from_pem(block.trim_start().as_bytes())
-                .map_err(|e| Error::Tls {
-                    context: server.to_string(),
-                    message: format!("CA certificate unreadable: {e}"),
-                })?;
-            c = c.add_root_certificate(cert);
+            let cert = native_tls::Certificate::from_pem(block.trim_start().as_bytes())
+                .map_err(|e| err(format!("CA certificate unreadable: {e}")))?;
+            b.add_root_certificate(cert);
             found += 1;
         }
         if found == 0 {
-            return Err(Error::Tls {
-                context: server.to_string(),
-                message: "the CA file holds no PEM certificate".into(),
-            });
+            return Err(err("the CA file holds no PEM certificate".into()));
         }
     }
     if tls.danger_accept_invalid_certs {
-        c = c
-            .danger_accept_invalid_certs(true)
+        b.danger_accept_invalid_certs(true)
             .danger_accept_invalid_hostnames(true);
     }
-    Ok(c)
+    let connector = b.build().map_err(|e| err(e.to_string()))?;
+    Ok(tokio_native_tls::TlsConnector::from(connector))
 }
 
 async fn tls_wrap(
     tcp: TcpStream,
     endpoint: &Endpoint,
-    tls: &TlsConfig,
+    connector: &TlsClient,
     server: &str,
 ) -> Result<Box<dyn Io>> {
-    let connector = tls_connector(tls, server)?;
     let stream = connector
+        .0
         .connect(endpoint.host.as_str(), tcp)
         .await
         .map_err(|e| Error::Tls {

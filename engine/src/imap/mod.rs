@@ -17,7 +17,7 @@ pub use append_framing::{
 pub use append_pipeline::{AppendBatch, AppendPipeline, AppendVerdict, Completed};
 pub use auth::{Auth, ProxyLoginForm};
 pub use capabilities::Capabilities;
-pub use connect::{connect, ConnectOptions, Connection, Session};
+pub use connect::{connect, ConnectOptions, Connection, Session, TlsClient};
 pub(crate) use connect::{imap_err, timed};
 pub use endpoint::{Endpoint, EndpointError, Security};
 pub use tls::TlsConfig;
