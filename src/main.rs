@@ -2,6 +2,7 @@
 //! in-process servers. Exit status: 0 every message copied, 1 something was not, 2 bad input.
 
 mod args;
+mod demo;
 mod migrate;
 mod progress_ui;
 mod report_file;
@@ -37,10 +38,7 @@ fn main() -> ExitCode {
                 Err(bad) => return bad_input(&bad),
             }
         }
-        Command::Demo(_args) => {
-            eprintln!("cutover: demo is not available in this build");
-            return ExitCode::from(EXIT_INCOMPLETE);
-        }
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
     };
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -23,3 +23,8 @@ pub use error::{Disposition, Error, Result};
 pub use imap::{Auth, Endpoint, ProxyLoginForm, Security, TlsConfig};
 pub use report::{BatchReport, MailboxReport, Progress, ProgressObserver};
 pub use secret::Secret;
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
