@@ -497,3 +497,25 @@ async fn a_private_ca_is_required_to_trust_the_server() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_memory_budget_still_copies_everything_including_a_message_larger_than_it() {
+    within(async {
+        let pair = start_pair(|_| {});
+        let seeded = seed_source(&pair, 10, true).await;
+        let before = snapshot(pair.source.imaps_port(), &pair.ca_pem, false).await;
+        let options = CopyOptions { bytes_in_flight: 256 << 10, ..CopyOptions::default() };
+        let report = migrate(
+            &pair,
+            job(&pair.source.imaps_url(), &pair.dest.imaps_url(), ProxyLoginForm::Authzid),
+            options,
+        )
+        .await;
+        let m = completed(&report);
+        assert_eq!(m.copied_messages as usize, seeded);
+        let dst = snapshot(pair.dest.imaps_port(), &pair.ca_pem, true).await;
+        assert_eq!(assert_same_content(&before, &dst), seeded);
+        assert_newest_first(&dst);
+    })
+    .await
+}

@@ -59,7 +59,8 @@ struct Token {
     folder: usize,
     /// (uid, size) of each message in the batch.
     metas: Vec<(u32, u64)>,
-    _permit: Arc<OwnedSemaphorePermit>,
+    /// Budget of the windows this batch's messages came from, released with the last batch.
+    permits: Vec<Arc<OwnedSemaphorePermit>>,
 }
 
 struct Tallies<'a> {
@@ -132,7 +133,7 @@ impl Tallies<'_> {
                     token: Token {
                         folder: token.folder,
                         metas,
-                        _permit: token._permit.clone(),
+                        permits: token.permits.clone(),
                     },
                 });
                 resend.push_back(AppendBatch {
@@ -141,7 +142,7 @@ impl Tallies<'_> {
                     token: Token {
                         folder: token.folder,
                         metas: tail_metas,
-                        _permit: token._permit,
+                        permits: token.permits,
                     },
                 });
                 Ok(())
@@ -181,6 +182,10 @@ async fn drain(pipeline: &mut AppendPipeline<'_, Token>, tallies: &mut Tallies<'
 }
 
 /// Writes windows as they arrive, each folder in window order, until the channel closes.
+///
+/// A MULTIAPPEND batch may span consecutive windows of a folder, so small fetch windows (little
+/// memory) still make large batches (little server CPU). An open batch is sent when it is full,
+/// when the writer moves to another folder, or before the writer waits for more input.
 pub async fn run_appender(
     mut conn: Connection,
     mut rx: mpsc::Receiver<FetchedWindow>,
@@ -207,7 +212,25 @@ pub async fn run_appender(
         );
         let mut pending: HashMap<usize, BTreeMap<u64, FetchedWindow>> = HashMap::new();
         let mut next_seq: HashMap<usize, u64> = HashMap::new();
-        while let Some(fw) = rx.recv().await {
+        let mut open: Option<OpenBatch> = None;
+        loop {
+            let fw = match rx.try_recv() {
+                Ok(fw) => fw,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Nothing ready: send what we hold and collect every answer before waiting,
+                    // so no budget stays held by answers we have not read (with a small budget
+                    // the fetchers would otherwise wait for us while we wait for them).
+                    if let Some(b) = open.take() {
+                        submit(&mut pipeline, &mut tallies, b.batch).await?;
+                    }
+                    drain(&mut pipeline, &mut tallies).await?;
+                    match rx.recv().await {
+                        Some(fw) => fw,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
             let folder = fw.window.folder;
             pending.entry(folder).or_default().insert(fw.window.seq, fw);
             // Write every window of this folder that is next in order.
@@ -217,8 +240,19 @@ pub async fn run_appender(
                     break;
                 };
                 *seq += 1;
-                write_window(&mut pipeline, &mut tallies, &dest_wire, &settings, fw).await?;
+                write_window(
+                    &mut pipeline,
+                    &mut tallies,
+                    &dest_wire,
+                    &settings,
+                    fw,
+                    &mut open,
+                )
+                .await?;
             }
+        }
+        if let Some(b) = open.take() {
+            submit(&mut pipeline, &mut tallies, b.batch).await?;
         }
         drain(&mut pipeline, &mut tallies).await?;
         if let Some((folder, p)) = pending.iter().find(|(_, p)| !p.is_empty()) {
@@ -241,12 +275,19 @@ pub async fn run_appender(
     })
 }
 
+/// A batch being filled.
+struct OpenBatch {
+    batch: AppendBatch<Token>,
+    bytes: u64,
+}
+
 async fn write_window(
     pipeline: &mut AppendPipeline<'_, Token>,
     tallies: &mut Tallies<'_>,
     dest_wire: &[String],
     settings: &AppendSettings,
     fw: FetchedWindow,
+    open: &mut Option<OpenBatch>,
 ) -> Result<()> {
     let FetchedWindow {
         window,
@@ -254,17 +295,13 @@ async fn write_window(
         permit,
     } = fw;
     let folder = window.folder;
-    let new_batch = || AppendBatch {
-        mailbox_wire: dest_wire[folder].clone(),
-        items: Vec::new(),
-        token: Token {
-            folder,
-            metas: Vec::new(),
-            _permit: permit.clone(),
-        },
-    };
-    let mut batch = new_batch();
-    let mut batch_bytes = 0u64;
+    if open
+        .as_ref()
+        .is_some_and(|b| b.batch.token.folder != folder)
+    {
+        let b = open.take().expect("checked");
+        submit(pipeline, tallies, b.batch).await?;
+    }
     for (meta, body) in window.items.into_iter().zip(bodies) {
         let Some(body) = body else {
             tallies.fail(
@@ -287,24 +324,41 @@ async fn write_window(
                 continue;
             }
         }
-        if !batch.items.is_empty()
-            && (batch.items.len() >= settings.batch_messages
-                || batch_bytes + len > settings.batch_bytes)
-        {
-            let full = std::mem::replace(&mut batch, new_batch());
-            batch_bytes = 0;
-            submit(pipeline, tallies, full).await?;
+        let full = open.as_ref().is_some_and(|b| {
+            b.batch.items.len() >= settings.batch_messages || b.bytes + len > settings.batch_bytes
+        });
+        if full {
+            let b = open.take().expect("checked");
+            submit(pipeline, tallies, b.batch).await?;
         }
-        batch_bytes += len;
-        batch.token.metas.push((meta.uid, len));
-        batch.items.push(AppendItem {
+        let b = open.get_or_insert_with(|| OpenBatch {
+            batch: AppendBatch {
+                mailbox_wire: dest_wire[folder].clone(),
+                items: Vec::new(),
+                token: Token {
+                    folder,
+                    metas: Vec::new(),
+                    permits: Vec::new(),
+                },
+            },
+            bytes: 0,
+        });
+        if !b
+            .batch
+            .token
+            .permits
+            .iter()
+            .any(|p| Arc::ptr_eq(p, &permit))
+        {
+            b.batch.token.permits.push(permit.clone());
+        }
+        b.bytes += len;
+        b.batch.token.metas.push((meta.uid, len));
+        b.batch.items.push(AppendItem {
             flags: meta.flags,
             internaldate: meta.internaldate,
             body,
         });
-    }
-    if !batch.items.is_empty() {
-        submit(pipeline, tallies, batch).await?;
     }
     Ok(())
 }

@@ -64,9 +64,10 @@ pub struct CopyOptions {
     /// Message bytes held in memory per mailbox, fetched but not yet acknowledged (default 64 MiB).
     /// A message larger than this still copies: it takes the whole budget.
     pub bytes_in_flight: usize,
-    /// Messages per UID FETCH window (default 256).
+    /// Messages per UID FETCH window (default 100).
     pub fetch_window_messages: usize,
-    /// Bytes per UID FETCH window, by RFC822.SIZE (default 8 MiB).
+    /// Bytes per UID FETCH window, by RFC822.SIZE (default 1 MiB). Small windows keep memory
+    /// low; MULTIAPPEND batches still span consecutive windows of a folder.
     pub fetch_window_bytes: u64,
     /// Messages per MULTIAPPEND command (default 100).
     pub append_batch_messages: usize,
@@ -90,8 +91,8 @@ impl Default for CopyOptions {
             source_connections: 4,
             dest_connections: 4,
             bytes_in_flight: 64 << 20,
-            fetch_window_messages: 256,
-            fetch_window_bytes: 8 << 20,
+            fetch_window_messages: 100,
+            fetch_window_bytes: 1 << 20,
             append_batch_messages: 100,
             append_batch_bytes: 4 << 20,
             pipeline_depth: 8,

@@ -383,7 +383,8 @@ async fn run_pipeline(
     let mut set: JoinSet<Result<Worker>> = JoinSet::new();
     let mut routes = Vec::with_capacity(dests.len());
     for conn in dests {
-        let (tx, rx) = mpsc::channel::<FetchedWindow>(4);
+        // One window queued per writer: fetchers run ahead by at most one window each.
+        let (tx, rx) = mpsc::channel::<FetchedWindow>(1);
         routes.push(tx);
         let (dw, sn, st, s) = (
             dest_wires.clone(),
