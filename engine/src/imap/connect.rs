@@ -331,12 +331,13 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
     let rtt = started.elapsed();
     let caps = Capabilities::from(&caps);
 
-    let want_compress = caps.compress_deflate
-        && match opts.compress {
-            CompressMode::On => true,
-            CompressMode::Off => false,
-            CompressMode::Auto => !loopback && rtt >= opts.compress_min_rtt,
-        };
+    let want_compress = should_compress(
+        opts.compress,
+        caps.compress_deflate,
+        loopback,
+        rtt,
+        opts.compress_min_rtt,
+    );
     if want_compress {
         timed(t, || format!("{server}: COMPRESS"), async {
             session
@@ -356,9 +357,59 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
     })
 }
 
+/// Whether to turn COMPRESS=DEFLATE on. `Auto` compresses only where the link is slower than
+/// the compressor: never on loopback (measured: mbsync with COMPRESS on loopback is 3.7x slower),
+/// and elsewhere only when the round trip says the server is not on the local network.
+pub fn should_compress(
+    mode: CompressMode,
+    offered: bool,
+    loopback: bool,
+    rtt: Duration,
+    min_rtt: Duration,
+) -> bool {
+    offered
+        && match mode {
+            CompressMode::On => true,
+            CompressMode::Off => false,
+            CompressMode::Auto => !loopback && rtt >= min_rtt,
+        }
+}
+
 impl Connection {
     /// Logs out politely, ignoring errors: the work is already acknowledged.
     pub async fn logout(mut self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_compresses_only_slow_remote_links() {
+        let ms = Duration::from_millis;
+        let auto = |offered, loopback, rtt| {
+            should_compress(CompressMode::Auto, offered, loopback, ms(rtt), ms(5))
+        };
+        assert!(auto(true, false, 40), "WAN link");
+        assert!(!auto(true, false, 1), "LAN link");
+        assert!(!auto(true, true, 40), "loopback, however slow the server");
+        assert!(!auto(false, false, 40), "not offered");
+        assert!(should_compress(CompressMode::On, true, true, ms(0), ms(5)));
+        assert!(!should_compress(
+            CompressMode::On,
+            false,
+            false,
+            ms(50),
+            ms(5)
+        ));
+        assert!(!should_compress(
+            CompressMode::Off,
+            true,
+            false,
+            ms(50),
+            ms(5)
+        ));
     }
 }
