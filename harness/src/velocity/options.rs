@@ -1,0 +1,167 @@
+//! The benchmark's command line: a handful of flags, parsed by hand (the harness has no clap).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What `dovecot-velocity` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Mailboxes (users) in the corpus, copied in parallel.
+    pub mailboxes: usize,
+    /// Messages per mailbox.
+    pub messages: usize,
+    /// Seed of the generated corpus.
+    pub seed: u64,
+    /// Round trip added in front of the destination for the slow-link scenarios, in ms.
+    pub rtt_ms: u64,
+    /// Where the table, JSON, CSV, logs and reports go.
+    pub out: PathBuf,
+    /// The smoke run: 2 mailboxes of 300 messages.
+    pub quick: bool,
+    /// Longest one scenario may run before it is killed.
+    pub timeout: Duration,
+    /// The cutover binary; default: `cutover` next to this binary.
+    pub cutover: Option<PathBuf>,
+    /// Run only the scenarios whose name contains one of these (empty: all).
+    pub only: Vec<String>,
+}
+
+impl Default for Options {
+    /// 8 mailboxes of 2,500 messages, seed 1, 40 ms round trip, out `target/velocity`,
+    /// one hour per scenario.
+    fn default() -> Self {
+        Options {
+            mailboxes: 8,
+            messages: 2_500,
+            seed: 1,
+            rtt_ms: 40,
+            out: PathBuf::from("target/velocity"),
+            quick: false,
+            timeout: Duration::from_secs(3600),
+            cutover: None,
+            only: Vec::new(),
+        }
+    }
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: dovecot-velocity [--mailboxes 8] [--messages 2500] [--seed 1] [--rtt-ms 40]
+                        [--out target/velocity] [--quick] [--timeout-s 3600]
+                        [--cutover PATH] [--only NAME]...
+
+Copies one generated corpus from a source Dovecot to a fresh destination Dovecot per scenario
+(cutover in each append mode, mbsync with and without COMPRESS, and both through a delay proxy),
+measures wall time, client CPU and peak RSS, verifies the destination, and prints a table.
+--quick: 2 mailboxes x 300 messages. --only: run scenarios whose name contains NAME.
+scripts/bench-dovecot installs dovecot-imapd and isync, builds, and runs this.";
+
+impl Options {
+    /// Parses the arguments after the program name; `Ok(None)` for `--help`.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+        let mut options = Options::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let (name, inline) = match flag.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => {
+                    (name.to_owned(), Some(value.to_owned()))
+                }
+                _ => (flag.clone(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name.as_str() {
+                "--help" | "-h" => return Ok(None),
+                "--quick" => options.quick = true,
+                "--mailboxes" => options.mailboxes = number(&name, &value()?)?,
+                "--messages" => options.messages = number(&name, &value()?)?,
+                "--seed" => options.seed = number(&name, &value()?)?,
+                "--rtt-ms" => options.rtt_ms = number(&name, &value()?)?,
+                "--timeout-s" => options.timeout = Duration::from_secs(number(&name, &value()?)?),
+                "--out" => options.out = PathBuf::from(value()?),
+                "--cutover" => options.cutover = Some(PathBuf::from(value()?)),
+                "--only" => options.only.push(value()?),
+                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+            }
+        }
+        if options.quick {
+            options.mailboxes = 2;
+            options.messages = 300;
+        }
+        if options.mailboxes == 0 || options.mailboxes > 99 {
+            return Err("--mailboxes must be between 1 and 99".to_owned());
+        }
+        if options.messages == 0 {
+            return Err("--messages must be at least 1".to_owned());
+        }
+        Ok(Some(options))
+    }
+
+    /// Whether scenario `name` is selected by `--only`.
+    pub fn selects(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|part| name.contains(part.as_str()))
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{name}: {value:?} is not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        Options::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn defaults_are_the_full_run() {
+        let options = parse(&[]).unwrap().unwrap();
+        assert_eq!(options, Options::default());
+        assert_eq!((options.mailboxes, options.messages), (8, 2_500));
+    }
+
+    #[test]
+    fn flags_take_separate_or_inline_values() {
+        let options = parse(&["--mailboxes", "3", "--messages=40", "--rtt-ms", "10"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (options.mailboxes, options.messages, options.rtt_ms),
+            (3, 40, 10)
+        );
+    }
+
+    #[test]
+    fn quick_overrides_the_size() {
+        let options = parse(&["--mailboxes", "5", "--quick"]).unwrap().unwrap();
+        assert_eq!((options.mailboxes, options.messages), (2, 300));
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        assert!(parse(&["--messages", "x"])
+            .unwrap_err()
+            .contains("--messages"));
+        assert!(parse(&["--seed"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--bogus"])
+            .unwrap_err()
+            .contains("unknown argument"));
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_selects_by_substring() {
+        let options = parse(&["--only", "mbsync"]).unwrap().unwrap();
+        assert!(options.selects("mbsync +compress"));
+        assert!(!options.selects("cutover"));
+        assert!(Options::default().selects("cutover"));
+    }
+}
