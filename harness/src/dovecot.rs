@@ -508,6 +508,10 @@ fn render_config(config: &DovecotConfig, paths: &Paths, ports: Ports, run_as: &R
     line("auth_failure_delay = 0");
     line("auth_master_user_separator = *");
     line("mail_location = sdbox:~/mail");
+    // With the default fcntl locks, the kernel's deadlock detection can answer EDEADLK when
+    // several imap processes of one user lock the mailbox list index at once, and Dovecot 2.3
+    // panics on it (seen with 4 connections appending per user). flock has no such detection.
+    line("lock_method = flock");
     let plugins = if config.compress {
         "quota zlib"
     } else {
