@@ -104,6 +104,15 @@ impl<'s, T> AppendPipeline<'s, T> {
         let tag = format!("P{}", self.next_tag);
         self.next_tag += 1;
         let segments = frame_append(&tag, &batch.mailbox_wire, &batch.items, self.non_sync_limit);
+        tracing::debug!(
+            server = %self.server,
+            %tag,
+            mailbox = %batch.mailbox_wire,
+            messages = batch.items.len(),
+            bytes = batch.items.iter().map(|i| i.body.len()).sum::<usize>(),
+            in_flight = self.inflight.len(),
+            "APPEND sent"
+        );
         self.inflight.push_back(InFlight { tag, batch });
         let mut segments = segments.into_iter();
         while let Some(seg) = segments.next() {
