@@ -94,11 +94,13 @@ fn copy_once(f: &Fixture, dest: &MockServer, options: &CopyOptions) {
         danger_accept_invalid_certs: false,
     };
     let client = cutover_engine::imap::TlsClient::new(&tls).unwrap();
+    let budget = cutover_engine::copier::RunBudget::new(options.run_bytes_in_flight);
     let report = f.rt.block_on(copy_mailbox(
         0,
         &job,
         options,
         &client,
+        &budget,
         Arc::new(NoProgress),
     ));
     assert_eq!(report.copied_messages, f.messages, "{:?}", report.outcome);

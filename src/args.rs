@@ -107,6 +107,10 @@ pub struct TuningArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub bytes_in_flight_mib: usize,
 
+    /// Message bytes held in memory across all mailboxes of the run, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub run_bytes_in_flight_mib: usize,
+
     /// APPEND framing: auto picks MULTIAPPEND or pipelined LITERAL+ when offered.
     #[arg(long, value_enum, default_value_t = Append::Auto)]
     pub append_mode: Append,

@@ -278,10 +278,18 @@ pub fn copy_options(t: &TuningArgs) -> Result<CopyOptions, Vec<String>> {
             t.bytes_in_flight_mib
         ));
     }
+    let run_bytes_in_flight = t.run_bytes_in_flight_mib.checked_mul(1 << 20);
+    if t.run_bytes_in_flight_mib == 0 || run_bytes_in_flight.is_none() {
+        problems.push(format!(
+            "--run-bytes-in-flight-mib must be at least 1 and fit in memory, not {}",
+            t.run_bytes_in_flight_mib
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(CopyOptions {
+        run_bytes_in_flight: run_bytes_in_flight.unwrap_or(64 << 20),
         source_connections: t.source_connections,
         dest_connections: t.dest_connections,
         bytes_in_flight: bytes_in_flight.unwrap_or(64 << 20),

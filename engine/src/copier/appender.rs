@@ -5,7 +5,7 @@
 //! resent until the refused message stands alone, which is then recorded and skipped. A refusal
 //! that means the whole mailbox cannot go on (over quota) ends the mailbox instead.
 
-use super::fetcher::FetchedWindow;
+use super::fetcher::{FetchedWindow, WindowBudget};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -13,7 +13,7 @@ use crate::report::MessageFailure;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 /// How this writer frames APPENDs.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ struct Token {
     /// (uid, size) of each message in the batch.
     metas: Vec<(u32, u64)>,
     /// Budget of the windows this batch's messages came from, released with the last batch.
-    permits: Vec<Arc<OwnedSemaphorePermit>>,
+    permits: Vec<Arc<WindowBudget>>,
 }
 
 struct Tallies<'a> {

@@ -29,17 +29,19 @@ pub async fn run_batch(
         }
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let budget = super::mailbox::RunBudget::new(options.run_bytes_in_flight);
     let mut tasks = Vec::with_capacity(jobs.len());
     for (index, job) in jobs.into_iter().enumerate() {
-        let (options, tls, slots, progress) = (
+        let (options, tls, slots, progress, budget) = (
             options.clone(),
             tls.clone(),
             slots.clone(),
             progress.clone(),
+            budget.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let _slot = slots.acquire_owned().await.expect("semaphore never closed");
-            super::mailbox::copy_mailbox(index, &job, &options, &tls, progress).await
+            super::mailbox::copy_mailbox(index, &job, &options, &tls, &budget, progress).await
         }));
     }
     let mut reports: Vec<MailboxReport> = Vec::with_capacity(tasks.len());

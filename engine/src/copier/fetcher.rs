@@ -12,6 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+/// A window's share of the bytes-in-flight budgets (the mailbox's and the run's), returned when
+/// dropped: after the last batch holding the window's messages is acknowledged.
+#[derive(Debug)]
+// Held, never read: dropping them is the point.
+#[allow(dead_code)]
+pub struct WindowBudget {
+    /// Permits of the mailbox's budget.
+    pub mailbox: OwnedSemaphorePermit,
+    /// Permits of the run's budget.
+    pub run: OwnedSemaphorePermit,
+}
+
 /// A window with its bodies, holding its share of the bytes-in-flight budget.
 #[derive(Debug)]
 pub struct FetchedWindow {
@@ -20,17 +32,18 @@ pub struct FetchedWindow {
     /// Bodies in window order; `None` where the source no longer had the message.
     pub bodies: Vec<Option<Bytes>>,
     /// Released when the last batch of this window is acknowledged.
-    pub permit: Arc<OwnedSemaphorePermit>,
+    pub permit: Arc<WindowBudget>,
 }
 
 /// A unit of work for a source connection.
-pub type WindowTask = (Window, OwnedSemaphorePermit);
+pub type WindowTask = (Window, WindowBudget);
 
-/// Fetches windows until the queue closes. `folders[i]` is the source wire name of folder `i`;
-/// `route[i]` the destination writer of folder `i`.
+/// Fetches windows until the queue closes. Each connection has its own queue holding the windows
+/// of the folders assigned to it, so it selects a folder once and reads it window after window.
+/// `folders[i]` is the source wire name of folder `i`; `route[folder_owner[i]]` its writer.
 pub async fn run_fetcher(
     mut conn: Connection,
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<WindowTask>>>,
+    mut queue: mpsc::Receiver<WindowTask>,
     folders: Arc<Vec<String>>,
     route: Arc<Vec<mpsc::Sender<FetchedWindow>>>,
     folder_owner: Arc<Vec<usize>>,
@@ -39,8 +52,9 @@ pub async fn run_fetcher(
     let server = conn.server.clone();
     let mut selected: Option<usize> = None;
     loop {
-        let task = queue.lock().await.recv().await;
-        let Some((window, permit)) = task else { break };
+        let Some((window, permit)) = queue.recv().await else {
+            break;
+        };
         let wire = &folders[window.folder];
         if selected != Some(window.folder) {
             timed(timeout, || format!("{server}: EXAMINE {wire}"), async {

@@ -64,6 +64,9 @@ pub struct CopyOptions {
     /// Message bytes held in memory per mailbox, fetched but not yet acknowledged (default 64 MiB).
     /// A message larger than this still copies: it takes the whole budget.
     pub bytes_in_flight: usize,
+    /// Message bytes held in memory across all mailboxes of a run (default 64 MiB), so running
+    /// many mailboxes at once does not multiply memory. A window larger than this still copies.
+    pub run_bytes_in_flight: usize,
     /// Messages per UID FETCH window (default 100).
     pub fetch_window_messages: usize,
     /// Bytes per UID FETCH window, by RFC822.SIZE (default 1 MiB). Small windows keep memory
@@ -91,6 +94,7 @@ impl Default for CopyOptions {
             source_connections: 4,
             dest_connections: 4,
             bytes_in_flight: 64 << 20,
+            run_bytes_in_flight: 64 << 20,
             fetch_window_messages: 100,
             fetch_window_bytes: 1 << 20,
             append_batch_messages: 100,

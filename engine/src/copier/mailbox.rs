@@ -11,7 +11,7 @@
 
 use super::appender::{run_appender, AppendSettings, AppenderResult, FolderTally};
 use super::discovery;
-use super::fetcher::{run_fetcher, FetchedWindow, WindowTask};
+use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CopyOptions, MailboxJob};
 use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
@@ -23,22 +23,43 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
+/// Bytes held in memory across all mailboxes of a run: every fetched window takes its size from
+/// this as well as from its mailbox's budget, until its messages are acknowledged.
+#[derive(Debug, Clone)]
+pub struct RunBudget {
+    semaphore: Arc<Semaphore>,
+    bytes: u64,
+}
+
+impl RunBudget {
+    /// A budget of `bytes` (at least one byte; at most 4 GiB).
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.clamp(1, u32::MAX as usize);
+        RunBudget {
+            semaphore: Arc::new(Semaphore::new(bytes)),
+            bytes: bytes as u64,
+        }
+    }
+}
+
 /// Moves one mailbox. Never panics on server behaviour; failures land in the report.
-/// `tls` is built once per run ([`TlsClient::new`]) and shared by every connection.
+/// `tls` is built once per run ([`TlsClient::new`]) and shared by every connection, and so is
+/// `budget`.
 pub async fn copy_mailbox(
     index: usize,
     job: &MailboxJob,
     options: &CopyOptions,
     tls: &TlsClient,
+    budget: &RunBudget,
     progress: ProgressSink,
 ) -> MailboxReport {
     let started = Instant::now();
     let state = Arc::new(ProgressState::new(index, &job.id, progress));
     state.set_phase(Phase::Planning);
-    match run(job, options, tls, &state, started).await {
+    match run(job, options, tls, budget, &state, started).await {
         Ok(report) => {
             state.set_phase(Phase::Finished);
             report
@@ -68,6 +89,7 @@ async fn run(
     job: &MailboxJob,
     options: &CopyOptions,
     tls: &TlsClient,
+    run_budget: &RunBudget,
     state: &Arc<ProgressState>,
     started: Instant,
 ) -> Result<MailboxReport> {
@@ -143,14 +165,19 @@ async fn run(
             append_limit: dests[0].caps.append_limit,
             timeout: t,
         };
+        let routing = Routing {
+            source: assign_folders(&busy, &source_counts, plans.len(), sources.len()),
+            dest: owner,
+        };
         let (workers_sources, results) = run_pipeline(
             sources,
             dests,
             window_list,
             &plans,
-            owner,
+            routing,
             settings,
             options,
+            run_budget,
             state,
         )
         .await?;
@@ -357,21 +384,30 @@ fn assign_folders(
     owner
 }
 
+/// Which connection serves each folder: `dest[folder]` writes it, `source[folder]` reads it.
+struct Routing {
+    dest: Vec<usize>,
+    source: Vec<usize>,
+}
+
 #[allow(clippy::too_many_arguments)] // the pipeline's parts, each used once
 async fn run_pipeline(
     sources: Vec<Connection>,
     dests: Vec<Connection>,
     window_list: Vec<crate::plan::order::Window>,
     plans: &[FolderPlan],
-    owner: Vec<usize>,
+    routing: Routing,
     settings: AppendSettings,
     options: &CopyOptions,
+    run_budget: &RunBudget,
     state: &Arc<ProgressState>,
 ) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
     let budget = options.bytes_in_flight.clamp(1, u32::MAX as usize) as u64;
     let semaphore = Arc::new(Semaphore::new(budget as usize));
-    let (task_tx, task_rx) = mpsc::channel::<WindowTask>(sources.len().max(1));
-    let task_rx = Arc::new(Mutex::new(task_rx));
+    let run_semaphore = run_budget.semaphore.clone();
+    let run_bytes = run_budget.bytes;
+    let owner = routing.dest;
+    let fetch_owner = routing.source;
     let source_wires: Arc<Vec<String>> =
         Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
     let dest_wires: Arc<Vec<String>> =
@@ -399,13 +435,12 @@ async fn run_pipeline(
         });
     }
     let routes = Arc::new(routes);
+    let mut queues = Vec::with_capacity(sources.len());
     for conn in sources {
-        let (q, w, r, o) = (
-            task_rx.clone(),
-            source_wires.clone(),
-            routes.clone(),
-            owner.clone(),
-        );
+        // Two windows queued per source connection: the next FETCH is ready when one ends.
+        let (tx, q) = mpsc::channel::<WindowTask>(2);
+        queues.push(tx);
+        let (w, r, o) = (source_wires.clone(), routes.clone(), owner.clone());
         let t = options.io_timeout;
         set.spawn(async move {
             run_fetcher(conn, q, w, r, o, t)
@@ -414,18 +449,25 @@ async fn run_pipeline(
         });
     }
     drop(routes);
-    drop(task_rx);
 
     let dispatch = async move {
         for window in window_list {
-            let want = window.bytes.clamp(1, budget) as u32;
-            let permit = semaphore
+            let want = |limit: u64| window.bytes.clamp(1, limit) as u32;
+            let mailbox = semaphore.clone().acquire_many_owned(want(budget)).await;
+            let run = run_semaphore
                 .clone()
-                .acquire_many_owned(want)
+                .acquire_many_owned(want(run_bytes))
+                .await;
+            let (Ok(mailbox), Ok(run)) = (mailbox, run) else {
+                break;
+            };
+            let queue = &queues[fetch_owner[window.folder]];
+            if queue
+                .send((window, WindowBudget { mailbox, run }))
                 .await
-                .expect("never closed");
-            if task_tx.send((window, permit)).await.is_err() {
-                break; // every fetcher is gone; its error is in the join set
+                .is_err()
+            {
+                break; // that fetcher is gone; its error is in the join set
             }
         }
     };

@@ -10,4 +10,4 @@ mod progress_state;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
-pub use mailbox::copy_mailbox;
+pub use mailbox::{copy_mailbox, RunBudget};
