@@ -504,10 +504,17 @@ async fn a_tiny_memory_budget_still_copies_everything_including_a_message_larger
         let pair = start_pair(|_| {});
         let seeded = seed_source(&pair, 10, true).await;
         let before = snapshot(pair.source.imaps_port(), &pair.ca_pem, false).await;
-        let options = CopyOptions { bytes_in_flight: 256 << 10, ..CopyOptions::default() };
+        let options = CopyOptions {
+            bytes_in_flight: 256 << 10,
+            ..CopyOptions::default()
+        };
         let report = migrate(
             &pair,
-            job(&pair.source.imaps_url(), &pair.dest.imaps_url(), ProxyLoginForm::Authzid),
+            job(
+                &pair.source.imaps_url(),
+                &pair.dest.imaps_url(),
+                ProxyLoginForm::Authzid,
+            ),
             options,
         )
         .await;
