@@ -2,4 +2,5 @@
 
 mod cli;
 mod copy_dovecot;
+mod copy_mock;
 mod dovecot_fixture;

@@ -1,0 +1,235 @@
+//! The copier against the in-process mock server, for what Dovecot cannot show: a server with
+//! only LITERAL- (which refuses a non-synchronizing literal over 4,096 bytes), a server with only
+//! synchronizing literals and no MULTIAPPEND, an APPENDLIMIT, and a 50 MB message.
+
+use chrono::{FixedOffset, TimeZone};
+use cutover_engine::report::{MailboxOutcome, NoProgress};
+use cutover_engine::{
+    run_batch, Account, Auth, BatchReport, CopyOptions, MailboxJob, ProxyLoginForm, Secret,
+    TlsConfig,
+};
+use cutover_harness::certs::{ServerCert, TestCa};
+use cutover_harness::mock_server::{Capabilities, MockConfig, MockServer, MockStore, MockTls};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+const USER: &str = "bob";
+
+fn message(i: usize, extra: usize) -> bytes::Bytes {
+    let mut m = format!("From: a{i}@example.org\r\nSubject: m{i}\r\nMessage-ID: <m{i}@x>\r\n\r\n")
+        .into_bytes();
+    m.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, extra));
+    m.extend_from_slice(b"\r\n");
+    m.into()
+}
+
+/// A source with sizes on both sides of the LITERAL- limit (4,096 bytes), in two folders.
+fn source_store(with_huge: bool) -> (MockStore, usize) {
+    let store = MockStore::new('/');
+    store.add_user(USER, "pw");
+    store.create_folder(USER, "Work/Reports", None, true);
+    let tz = FixedOffset::east_opt(3600).unwrap();
+    let mut n = 0;
+    for i in 0..60 {
+        let folder = if i % 3 == 0 { "Work/Reports" } else { "INBOX" };
+        let size = [10, 4000, 4096 - 60, 5000, 70_000][i % 5];
+        let date = tz.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+            + chrono::Duration::hours((i * 37 % 60) as i64);
+        store.append(USER, folder, &["\\Seen"], date, message(i, size));
+        n += 1;
+    }
+    if with_huge {
+        let date = tz.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+        store.append(USER, "INBOX", &[], date, message(999, 50 << 20));
+        n += 1;
+    }
+    (store, n)
+}
+
+async fn start(
+    cert: &ServerCert,
+    store: MockStore,
+    caps: Capabilities,
+    limit: Option<u64>,
+) -> MockServer {
+    let config = MockConfig {
+        tls: MockTls::Implicit,
+        identity: Some(cert.clone()),
+        caps,
+        max_message_size: limit,
+        ..MockConfig::default()
+    };
+    MockServer::start(config, store).await.expect("mock server")
+}
+
+async fn copy(ca: &TestCa, source: &MockServer, dest: &MockServer) -> BatchReport {
+    let job = MailboxJob {
+        id: USER.into(),
+        source: Account {
+            endpoint: source.url().parse().unwrap(),
+            auth: Auth::Login {
+                user: USER.into(),
+                password: Secret::new("pw"),
+            },
+        },
+        dest: Account {
+            endpoint: dest.url().parse().unwrap(),
+            auth: ProxyLoginForm::MasterSeparator('*').auth_for(USER, "admin", &Secret::new("apw")),
+        },
+    };
+    let tls = TlsConfig {
+        ca_pem: Some(ca.ca_pem().into_bytes()),
+        danger_accept_invalid_certs: false,
+    };
+    run_batch(
+        vec![job],
+        CopyOptions::default(),
+        tls,
+        1,
+        Arc::new(NoProgress),
+    )
+    .await
+}
+
+fn dest_store() -> MockStore {
+    let store = MockStore::new('/');
+    store.add_user(USER, "unused");
+    store.add_admin("admin", "apw");
+    store
+}
+
+/// One message as compared: size, SHA-256 of the body, flags, INTERNALDATE.
+type MessageSummary = (usize, String, Vec<String>, String);
+
+/// Multiset of (size, SHA-256 of the body, flags, date) per folder that holds messages (the
+/// destination may hold a selectable parent where the source has a `\Noselect` one: the mock
+/// creates parents selectable, as Dovecot does).
+fn contents(store: &MockStore) -> Vec<(String, Vec<MessageSummary>)> {
+    let mut out = Vec::new();
+    for f in store.folders(USER).into_iter().filter(|f| !f.noselect) {
+        let mut msgs: Vec<_> = store
+            .messages(USER, &f.name)
+            .into_iter()
+            .map(|m| {
+                let digest = Sha256::digest(&m.body);
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                (
+                    m.body.len(),
+                    hex,
+                    m.flags.clone(),
+                    m.internaldate.to_rfc3339(),
+                )
+            })
+            .collect();
+        msgs.sort();
+        if !msgs.is_empty() {
+            out.push((f.name, msgs));
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .expect("test timed out")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn literal_minus_and_synchronizing_servers_get_exact_copies() {
+    within(async {
+        let ca = TestCa::new().unwrap();
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+        let (store, n) = source_store(false);
+        let source = start(&cert, store.clone(), Capabilities::default(), None).await;
+        let servers = [
+            (
+                "LITERAL- only",
+                Capabilities {
+                    literal_plus: false,
+                    literal_minus: true,
+                    multiappend: false,
+                    ..Capabilities::default()
+                },
+            ),
+            (
+                "LITERAL- with MULTIAPPEND",
+                Capabilities {
+                    literal_plus: false,
+                    literal_minus: true,
+                    ..Capabilities::default()
+                },
+            ),
+            (
+                "synchronizing only",
+                Capabilities {
+                    literal_plus: false,
+                    literal_minus: false,
+                    multiappend: false,
+                    uidplus: false,
+                    ..Capabilities::default()
+                },
+            ),
+        ];
+        for (name, caps) in servers {
+            let dest = start(&cert, dest_store(), caps, None).await;
+            let report = copy(&ca, &source, &dest).await;
+            let m = &report.mailboxes[0];
+            assert_eq!(m.outcome, MailboxOutcome::Completed, "{name}: {m:?}");
+            assert_eq!(m.copied_messages as usize, n, "{name}");
+            // A LITERAL- server answers BAD to a non-synchronizing literal over 4,096 bytes: that
+            // would have left a message out.
+            assert_eq!(
+                contents(&store),
+                contents(dest.store()),
+                "{name}: destination differs"
+            );
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mb_message_copies_and_appendlimit_skips_without_sending() {
+    within(async {
+        let ca = TestCa::new().unwrap();
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+        let (store, n) = source_store(true);
+        let source = start(&cert, store.clone(), Capabilities::default(), None).await;
+
+        let dest = start(&cert, dest_store(), Capabilities::default(), None).await;
+        let report = copy(&ca, &source, &dest).await;
+        assert_eq!(
+            report.mailboxes[0].copied_messages as usize, n,
+            "{:?}",
+            report.mailboxes[0].outcome
+        );
+        assert_eq!(contents(&store), contents(dest.store()));
+
+        // A destination that advertises APPENDLIMIT=1 MiB: the 50 MB message is recorded as
+        // skipped with the reason, and the others are copied.
+        let caps = Capabilities {
+            appendlimit: Some(1 << 20),
+            ..Capabilities::default()
+        };
+        let limited = start(&cert, dest_store(), caps, Some(1 << 20)).await;
+        let report = copy(&ca, &source, &limited).await;
+        let m = &report.mailboxes[0];
+        assert_eq!(m.outcome, MailboxOutcome::Completed);
+        assert_eq!(m.copied_messages as usize, n - 1);
+        assert_eq!(m.failures.len(), 1, "{:?}", m.failures);
+        assert!(
+            m.failures[0].reason.contains("APPENDLIMIT"),
+            "{}",
+            m.failures[0].reason
+        );
+        assert_eq!(
+            limited.stats().appended_messages as usize,
+            n - 1,
+            "the big one was never sent"
+        );
+    })
+    .await
+}
