@@ -28,6 +28,7 @@ fn config(separator: char) -> DovecotConfig {
         quota_bytes: Some(QUOTA_BYTES),
         max_mail_size: Some(MAX_MAIL_SIZE),
         compress: true,
+        parent_dir: None,
     }
 }
 

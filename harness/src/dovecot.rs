@@ -60,6 +60,9 @@ pub struct DovecotConfig {
     pub max_mail_size: Option<u64>,
     /// Enable `imap_zlib`, so COMPRESS=DEFLATE is advertised.
     pub compress: bool,
+    /// Where the instance's temp dir (config, sockets, mail) goes; `None`: the system temp dir.
+    /// Benchmarks put it on tmpfs so the file system's per-file costs stay out of the figures.
+    pub parent_dir: Option<PathBuf>,
 }
 
 impl Default for DovecotConfig {
@@ -72,6 +75,7 @@ impl Default for DovecotConfig {
             quota_bytes: None,
             max_mail_size: None,
             compress: false,
+            parent_dir: None,
         }
     }
 }
@@ -131,10 +135,13 @@ impl Dovecot {
             "dovecot not found (looked at /usr/sbin/dovecot and PATH): install the Debian \
              package dovecot-imapd, or run scripts/test as root, which installs it",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("cutover-dovecot-")
-            .tempdir()
-            .context("creating the Dovecot temp dir")?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("cutover-dovecot-");
+        let dir = match &config.parent_dir {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .context("creating the Dovecot temp dir")?;
         let paths = Paths::new(dir.path());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         let run_as = RunAs::detect()?;
@@ -221,6 +228,12 @@ impl Dovecot {
     /// `imap://127.0.0.1:PORT`, the STARTTLS URL form the CLI takes.
     pub fn starttls_url(&self) -> String {
         format!("imap://127.0.0.1:{}", self.imap_port)
+    }
+
+    /// CPU time the instance has spent so far: every process of its group, including imap
+    /// sessions that have ended (their master reaped them). Linux only; zero elsewhere.
+    pub fn cpu_time(&self) -> Duration {
+        crate::process_cpu::group_cpu(self.master.child.id())
     }
 
     /// The instance's log (Dovecot's log file, then the master's own output), for failure

@@ -1,6 +1,6 @@
 //! The benchmark's command line: a handful of flags, parsed by hand (the harness has no clap).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What `dovecot-velocity` was asked to do.
@@ -20,9 +20,14 @@ pub struct Options {
     pub quick: bool,
     /// Longest one scenario may run before it is killed.
     pub timeout: Duration,
+    /// Where the Dovecot servers keep their files: `/dev/shm` (tmpfs) where it exists, else the
+    /// system temp dir. On a disk, every scenario's deleted mail makes the next one's file
+    /// creation dearer (ext4 skips recently deleted inodes), which biases later scenarios.
+    pub server_dir: Option<PathBuf>,
     /// The cutover binary; default: `cutover` next to this binary.
     pub cutover: Option<PathBuf>,
-    /// Run only the scenarios whose name contains one of these (empty: all).
+    /// Run only these scenarios: a whole name selects that one, other text every name containing
+    /// it (empty: all).
     pub only: Vec<String>,
 }
 
@@ -38,6 +43,9 @@ impl Default for Options {
             out: PathBuf::from("target/velocity"),
             quick: false,
             timeout: Duration::from_secs(3600),
+            server_dir: Path::new("/dev/shm")
+                .is_dir()
+                .then(|| PathBuf::from("/dev/shm")),
             cutover: None,
             only: Vec::new(),
         }
@@ -48,12 +56,14 @@ impl Default for Options {
 pub const USAGE: &str = "\
 usage: dovecot-velocity [--mailboxes 8] [--messages 2500] [--seed 1] [--rtt-ms 40]
                         [--out target/velocity] [--quick] [--timeout-s 3600]
-                        [--cutover PATH] [--only NAME]...
+                        [--server-dir /dev/shm|temp|DIR] [--cutover PATH] [--only NAME]...
 
 Copies one generated corpus from a source Dovecot to a fresh destination Dovecot per scenario
 (cutover in each append mode, mbsync with and without COMPRESS, and both through a delay proxy),
 measures wall time, client CPU and peak RSS, verifies the destination, and prints a table.
---quick: 2 mailboxes x 300 messages. --only: run scenarios whose name contains NAME.
+--server-dir: where the servers keep mail (default /dev/shm, tmpfs, where it exists: on a disk each
+scenario's deleted mail makes the next one's file creation dearer; `temp`: the system temp dir).
+--quick: 2 mailboxes x 300 messages. --only NAME: that scenario, or those containing NAME.
 scripts/bench-dovecot installs dovecot-imapd and isync, builds, and runs this.";
 
 impl Options {
@@ -83,6 +93,10 @@ impl Options {
                 "--rtt-ms" => options.rtt_ms = number(&name, &value()?)?,
                 "--timeout-s" => options.timeout = Duration::from_secs(number(&name, &value()?)?),
                 "--out" => options.out = PathBuf::from(value()?),
+                "--server-dir" => {
+                    let dir = value()?;
+                    options.server_dir = (dir != "temp").then(|| PathBuf::from(dir));
+                }
                 "--cutover" => options.cutover = Some(PathBuf::from(value()?)),
                 "--only" => options.only.push(value()?),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
@@ -101,9 +115,17 @@ impl Options {
         Ok(Some(options))
     }
 
-    /// Whether scenario `name` is selected by `--only`.
-    pub fn selects(&self, name: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|part| name.contains(part.as_str()))
+    /// Whether `--only` selects the scenario `name`, out of `all` scenario names: a value that
+    /// is a whole scenario name selects just that one, any other value every name containing it.
+    pub fn selects(&self, name: &str, all: &[&str]) -> bool {
+        self.only.is_empty()
+            || self.only.iter().any(|part| {
+                if all.contains(&part.as_str()) {
+                    name == part
+                } else {
+                    name.contains(part.as_str())
+                }
+            })
     }
 }
 
@@ -158,10 +180,14 @@ mod tests {
     }
 
     #[test]
-    fn only_selects_by_substring() {
+    fn only_selects_by_whole_name_else_by_substring() {
+        let all = ["cutover", "cutover @rtt", "mbsync", "mbsync +compress"];
         let options = parse(&["--only", "mbsync"]).unwrap().unwrap();
-        assert!(options.selects("mbsync +compress"));
-        assert!(!options.selects("cutover"));
-        assert!(Options::default().selects("cutover"));
+        assert!(options.selects("mbsync", &all));
+        assert!(!options.selects("mbsync +compress", &all));
+        let options = parse(&["--only", "rtt"]).unwrap().unwrap();
+        assert!(options.selects("cutover @rtt", &all));
+        assert!(!options.selects("cutover", &all));
+        assert!(Options::default().selects("cutover", &all));
     }
 }

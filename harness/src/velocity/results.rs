@@ -44,6 +44,10 @@ pub struct ScenarioResult {
     pub cpu_sys_s: f64,
     /// Client processes run.
     pub processes: usize,
+    /// CPU the source Dovecot spent during the run (all its processes), in seconds.
+    pub source_cpu_s: f64,
+    /// CPU the destination Dovecot spent during the run, in seconds.
+    pub dest_cpu_s: f64,
     /// Sum of the processes' peak RSS, in MiB.
     pub peak_rss_mib: f64,
     /// The largest single process's peak RSS, in MiB.
@@ -70,11 +74,21 @@ impl ScenarioResult {
 
     /// Client CPU milliseconds per 1,000 messages.
     pub fn cpu_ms_per_1000(&self) -> f64 {
-        if self.messages == 0 {
-            return 0.0;
-        }
-        self.cpu_s() * 1000.0 * 1000.0 / self.messages as f64
+        per_1000(self.cpu_s(), self.messages)
     }
+
+    /// Server CPU (source + destination) milliseconds per 1,000 messages: what the copy costs
+    /// the servers, which on loopback is what limits the rate.
+    pub fn server_cpu_ms_per_1000(&self) -> f64 {
+        per_1000(self.source_cpu_s + self.dest_cpu_s, self.messages)
+    }
+}
+
+fn per_1000(cpu_s: f64, messages: u64) -> f64 {
+    if messages == 0 {
+        return 0.0;
+    }
+    cpu_s * 1000.0 * 1000.0 / messages as f64
 }
 
 fn per_second(amount: f64, seconds: f64) -> f64 {
@@ -133,7 +147,9 @@ pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
         .collect()
 }
 
-const HEADER: [&str; 11] = [
+const COLUMNS: usize = 13;
+
+const HEADER: [&str; COLUMNS] = [
     "scenario",
     "rtt ms",
     "messages",
@@ -143,12 +159,14 @@ const HEADER: [&str; 11] = [
     "MB/s",
     "client CPU s",
     "CPU ms/1k msgs",
+    "server CPU s (src+dst)",
+    "server ms/1k msgs",
     "peak RSS MiB",
     "procs",
 ];
 
 /// The table's cells for one row.
-fn cells(r: &ScenarioResult) -> [String; 11] {
+fn cells(r: &ScenarioResult) -> [String; COLUMNS] {
     [
         r.scenario.clone(),
         r.rtt_ms.to_string(),
@@ -159,6 +177,8 @@ fn cells(r: &ScenarioResult) -> [String; 11] {
         format!("{:.1}", r.mb_per_s()),
         format!("{:.2}", r.cpu_s()),
         format!("{:.0}", r.cpu_ms_per_1000()),
+        format!("{:.1}+{:.1}", r.source_cpu_s, r.dest_cpu_s),
+        format!("{:.0}", r.server_cpu_ms_per_1000()),
         format!("{:.1}", r.peak_rss_mib),
         r.processes.to_string(),
     ]
@@ -166,7 +186,7 @@ fn cells(r: &ScenarioResult) -> [String; 11] {
 
 /// The results and ratios as an aligned text table (Markdown-compatible).
 pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
-    let rows: Vec<[String; 11]> = results.iter().map(cells).collect();
+    let rows: Vec<[String; COLUMNS]> = results.iter().map(cells).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -227,11 +247,12 @@ pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
 pub fn csv(results: &[ScenarioResult]) -> String {
     let mut out = String::from(
         "scenario,rtt_ms,messages,bytes,seconds,msgs_per_s,mb_per_s,cpu_user_s,cpu_sys_s,\
-         cpu_ms_per_1000_msgs,peak_rss_mib,peak_rss_mib_max_process,processes,detail\n",
+         cpu_ms_per_1000_msgs,source_cpu_s,dest_cpu_s,server_cpu_ms_per_1000_msgs,peak_rss_mib,\
+         peak_rss_mib_max_process,processes,detail\n",
     );
     for r in results {
         out.push_str(&format!(
-            "{},{},{},{},{:.3},{:.1},{:.2},{:.3},{:.3},{:.1},{:.1},{:.1},{},{}\n",
+            "{},{},{},{},{:.3},{:.1},{:.2},{:.3},{:.3},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{},{}\n",
             csv_field(&r.scenario),
             r.rtt_ms,
             r.messages,
@@ -242,6 +263,9 @@ pub fn csv(results: &[ScenarioResult]) -> String {
             r.cpu_user_s,
             r.cpu_sys_s,
             r.cpu_ms_per_1000(),
+            r.source_cpu_s,
+            r.dest_cpu_s,
+            r.server_cpu_ms_per_1000(),
             r.peak_rss_mib,
             r.peak_rss_mib_max_process,
             r.processes,
@@ -268,6 +292,7 @@ struct JsonRow<'a> {
     mb_per_s: f64,
     cpu_s: f64,
     cpu_ms_per_1000_msgs: f64,
+    server_cpu_ms_per_1000_msgs: f64,
 }
 
 /// The whole run as JSON: `setup` (what was run, on what), results with derived figures,
@@ -285,6 +310,7 @@ pub fn json(
             mb_per_s: result.mb_per_s(),
             cpu_s: result.cpu_s(),
             cpu_ms_per_1000_msgs: result.cpu_ms_per_1000(),
+            server_cpu_ms_per_1000_msgs: result.server_cpu_ms_per_1000(),
         })
         .collect();
     serde_json::json!({ "setup": setup, "results": rows, "ratios": ratios })
@@ -304,6 +330,8 @@ mod tests {
             cpu_user_s: 1.5,
             cpu_sys_s: 0.5,
             processes: 1,
+            source_cpu_s: 0.75,
+            dest_cpu_s: 1.25,
             peak_rss_mib: 40.0,
             peak_rss_mib_max_process: 40.0,
             detail: String::new(),
@@ -317,6 +345,7 @@ mod tests {
         assert_eq!(r.mb_per_s(), 25.0);
         assert_eq!(r.cpu_s(), 2.0);
         assert_eq!(r.cpu_ms_per_1000(), 1000.0);
+        assert_eq!(r.server_cpu_ms_per_1000(), 1000.0);
         assert_eq!(row("x", 0, 0.0).msgs_per_s(), 0.0);
     }
 
