@@ -52,6 +52,8 @@ pub struct AppenderResult {
     pub folders: HashMap<usize, FolderTally>,
     /// Skipped messages.
     pub failures: Vec<MessageFailure>,
+    /// APPEND commands the destination accepted (messages / commands = batch size).
+    pub commands: u64,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,7 @@ struct Token {
 
 struct Tallies<'a> {
     folders: HashMap<usize, FolderTally>,
+    commands: u64,
     failures: Vec<MessageFailure>,
     source_names: &'a [String],
     progress: &'a ProgressState,
@@ -96,6 +99,7 @@ impl Tallies<'_> {
                 let t = self.folders.entry(batch.token.folder).or_default();
                 t.copied_messages += batch.items.len() as u64;
                 t.copied_bytes += bytes;
+                self.commands += 1;
                 self.progress.add_copied(batch.items.len() as u64, bytes);
                 Ok(())
             }
@@ -197,6 +201,7 @@ pub async fn run_appender(
     let server = conn.server.clone();
     let mut tallies = Tallies {
         folders: HashMap::new(),
+        commands: 0,
         failures: Vec::new(),
         source_names: &source_names,
         progress: &progress,
@@ -213,20 +218,39 @@ pub async fn run_appender(
         let mut pending: HashMap<usize, BTreeMap<u64, FetchedWindow>> = HashMap::new();
         let mut next_seq: HashMap<usize, u64> = HashMap::new();
         let mut open: Option<OpenBatch> = None;
-        loop {
+        'input: loop {
             let fw = match rx.try_recv() {
                 Ok(fw) => fw,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // Nothing ready: send what we hold and collect every answer before waiting,
-                    // so no budget stays held by answers we have not read (with a small budget
-                    // the fetchers would otherwise wait for us while we wait for them).
+                    // Nothing ready: send what we hold, so no budget waits in an open batch
+                    // (with a small budget the fetchers would wait for us while we wait for
+                    // them), then wait for input while booking answers as they arrive. The
+                    // pipeline stays full: on a slow link, waiting for every answer here would
+                    // cost a round trip each time the writer catches up with the fetchers.
                     if let Some(b) = open.take() {
                         submit(&mut pipeline, &mut tallies, b.batch).await?;
                     }
-                    drain(&mut pipeline, &mut tallies).await?;
-                    match rx.recv().await {
-                        Some(fw) => fw,
-                        None => break,
+                    loop {
+                        if pipeline.in_flight() == 0 {
+                            match rx.recv().await {
+                                Some(fw) => break fw,
+                                None => break 'input,
+                            }
+                        }
+                        tokio::select! {
+                            biased;
+                            fw = rx.recv() => match fw {
+                                Some(fw) => break fw,
+                                None => break 'input,
+                            },
+                            c = pipeline.next_completion() => {
+                                let mut resend = VecDeque::new();
+                                tallies.complete(c?, &mut resend)?;
+                                for b in resend {
+                                    submit(&mut pipeline, &mut tallies, b).await?;
+                                }
+                            }
+                        }
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -266,12 +290,16 @@ pub async fn run_appender(
         }
     }
     let Tallies {
-        folders, failures, ..
+        folders,
+        failures,
+        commands,
+        ..
     } = tallies;
     Ok(AppenderResult {
         conn,
         folders,
         failures,
+        commands,
     })
 }
 
@@ -303,14 +331,12 @@ async fn write_window(
         submit(pipeline, tallies, b.batch).await?;
     }
     for (meta, body) in window.items.into_iter().zip(bodies) {
-        let Some(body) = body else {
-            tallies.fail(
-                folder,
-                meta.uid,
-                meta.size,
-                "message vanished from the source".into(),
-            );
-            continue;
+        let body = match body {
+            Ok(body) => body,
+            Err(why) => {
+                tallies.fail(folder, meta.uid, meta.size, why);
+                continue;
+            }
         };
         let len = body.len() as u64;
         if let Some(limit) = settings.append_limit {

@@ -140,6 +140,7 @@ async fn run(
     let framing = framing_for(options, &dst.caps);
     let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
     let mut failures = Vec::new();
+    let mut append_commands = 0;
     let mut dests = vec![dst];
     let mut sources = sources;
     if !all.is_empty() {
@@ -191,6 +192,7 @@ async fn run(
                 e.failed_messages += tally.failed_messages;
             }
             failures.extend(r.failures);
+            append_commands += r.commands;
             dests.push(r.conn);
         }
     }
@@ -225,6 +227,7 @@ async fn run(
         subscriptions_copied,
         compressed,
         append_framing: framing.label,
+        append_commands,
         elapsed: started.elapsed(),
     })
 }

@@ -133,6 +133,13 @@ impl<'s, T> AppendPipeline<'s, T> {
         Ok(done)
     }
 
+    /// Waits for the oldest command in flight to complete. Cancel-safe: dropped before it
+    /// returns, nothing is lost (a partly read answer stays buffered in the session), so it can
+    /// race other work in `select!`. Call only with commands in flight.
+    pub async fn next_completion(&mut self) -> Result<Completed<T>> {
+        self.complete_oldest().await
+    }
+
     /// Waits for every command in flight.
     pub async fn finish(&mut self) -> Result<Vec<Completed<T>>> {
         let mut done = Vec::new();
@@ -278,13 +285,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                             }
                             _ => None,
                         }),
-                        _ => AppendVerdict::Refused(
-                            outcome
-                                .information
-                                .as_deref()
-                                .unwrap_or("refused")
-                                .to_string(),
-                        ),
+                        _ => AppendVerdict::Refused(super::command::outcome_text(outcome)),
                     };
                     return Ok(Event::Done {
                         tag: tag.0.clone(),
@@ -299,10 +300,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                         context: format!("{server}: APPEND"),
                         source: std::io::Error::new(
                             std::io::ErrorKind::ConnectionAborted,
-                            format!(
-                                "server said BYE: {}",
-                                outcome.information.as_deref().unwrap_or("")
-                            ),
+                            format!("server said BYE: {}", super::command::outcome_text(outcome)),
                         ),
                     })
                 }

@@ -68,6 +68,9 @@ pub struct MailboxReport {
     pub compressed: (bool, bool),
     /// How APPEND was framed at the destination (`multiappend`, `literal+`, ...).
     pub append_framing: String,
+    /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
+    /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
+    pub append_commands: u64,
     /// Wall time of the mailbox, login to logout.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
@@ -87,6 +90,7 @@ impl MailboxReport {
             subscriptions_copied: 0,
             compressed: (false, false),
             append_framing: String::new(),
+            append_commands: 0,
             elapsed,
         }
     }

@@ -134,9 +134,12 @@ struct Bench {
 }
 
 fn run(options: &Options) -> anyhow::Result<()> {
-    let selected: Vec<Scenario> = scenarios()
-        .into_iter()
-        .filter(|s| options.selects(s.name))
+    let all = scenarios();
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    let selected: Vec<Scenario> = all
+        .iter()
+        .filter(|s| options.selects(s.name, &names))
+        .cloned()
         .collect();
     ensure!(!selected.is_empty(), "--only selects no scenario");
     let (cutover, mbsync) = preflight(options, &selected)?;
@@ -189,8 +192,11 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let expected: Vec<FolderCounts> = corpus.mailboxes.iter().map(seed::folder_counts).collect();
     write_users_csv(&scratch.path().join("users.csv"), &accounts)?;
 
-    let source = Dovecot::start(dovecot_config(&accounts, false), &cert)
-        .context("starting the source Dovecot")?;
+    let source = Dovecot::start(
+        dovecot_config(&accounts, false, options.server_dir.as_deref()),
+        &cert,
+    )
+    .context("starting the source Dovecot")?;
     let started = Instant::now();
     let source_addr = loopback(source.imaps_port());
     let mailboxes = corpus.mailboxes.into_iter().map(Arc::new).collect();
@@ -236,11 +242,14 @@ fn run(options: &Options) -> anyhow::Result<()> {
         match bench.run_scenario(scenario) {
             Ok(row) => {
                 eprintln!(
-                    "      {:.2} s, {:.0} msgs/s, {:.1} MB/s, CPU {:.2} s, RSS {:.1} MiB, verified",
+                    "      {:.2} s, {:.0} msgs/s, {:.1} MB/s, CPU {:.2} s, servers {:.2}+{:.2} s, \
+                     RSS {:.1} MiB, verified",
                     row.seconds,
                     row.msgs_per_s(),
                     row.mb_per_s(),
                     row.cpu_s(),
+                    row.source_cpu_s,
+                    row.dest_cpu_s,
                     row.peak_rss_mib
                 );
                 rows.push(row);
@@ -280,8 +289,11 @@ fn run(options: &Options) -> anyhow::Result<()> {
 impl Bench {
     /// Runs one scenario against a fresh destination and returns its verified row.
     fn run_scenario(&self, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
-        let dest = Dovecot::start(dovecot_config(&self.accounts, true), &self.cert)
-            .context("starting the destination Dovecot")?;
+        let dest = Dovecot::start(
+            dovecot_config(&self.accounts, true, self.options.server_dir.as_deref()),
+            &self.cert,
+        )
+        .context("starting the destination Dovecot")?;
         let result = self.measure_against(scenario, &dest);
         if result.is_err() {
             let log = self.log_path(scenario, "dovecot-dest.log");
@@ -325,8 +337,13 @@ impl Bench {
                 self.mbsync_commands(scenario, &dir, dest_port, *compress)?
             }
         };
+        let cpu_before = (self.source.cpu_time(), dest.cpu_time());
         let usage = measure::run_measured(&commands, &dir, self.options.timeout, &INTERRUPTED)?;
         drop(proxy);
+        // Let the servers notice the logouts and reap the sessions, whose CPU then counts.
+        std::thread::sleep(Duration::from_millis(300));
+        let source_cpu = self.source.cpu_time().saturating_sub(cpu_before.0);
+        let dest_cpu = dest.cpu_time().saturating_sub(cpu_before.1);
 
         let dest_addr = loopback(dest.imaps_port());
         for (account, want) in self.accounts.iter().zip(&self.expected) {
@@ -353,8 +370,9 @@ impl Bench {
                     .with_context(|| format!("reading {}", report.display()))?;
                 let summary = verify::check_report(&text, self.messages)?;
                 format!(
-                    "append framing {}, dest COMPRESS {}",
+                    "append framing {}, {:.1} messages per APPEND, dest COMPRESS {}",
                     summary.framings.join("/"),
+                    summary.messages as f64 / summary.append_commands.max(1) as f64,
                     if summary.dest_compressed { "on" } else { "off" }
                 )
             }
@@ -374,6 +392,8 @@ impl Bench {
             cpu_user_s: usage.user_s(),
             cpu_sys_s: usage.sys_s(),
             processes: usage.processes.len(),
+            source_cpu_s: source_cpu.as_secs_f64(),
+            dest_cpu_s: dest_cpu.as_secs_f64(),
             peak_rss_mib: usage.rss_sum_kib() as f64 / MIB,
             peak_rss_mib_max_process: usage.rss_max_kib() as f64 / MIB,
             detail,
@@ -494,13 +514,15 @@ impl Bench {
             "messages": self.messages,
             "bytes": self.bytes,
             "rtt_ms": self.options.rtt_ms,
+            "server_dir": self.options.server_dir.as_ref().map_or("system temp dir".to_owned(), |d| d.display().to_string()),
             "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "kernel": fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
             "dovecot": dovecot_binary().map(|d| first_line(&d, "--version")).unwrap_or_default(),
             "mbsync": self.mbsync.as_deref().map(|m| first_line(m, "--version")).unwrap_or_default(),
             "cutover": first_line(&self.cutover, "--version"),
             "notes": "MB = 10^6 bytes of message data; CPU and peak RSS are the client processes' \
-                      own (getrusage of each, summed over processes); servers are not counted. \
+                      own (getrusage of each, summed over processes); server CPU is each Dovecot's \
+                      process group (live processes plus reaped sessions) over the run. \
                       Destination Dovecot is fresh per scenario; source and destination share the \
                       machine with the client.",
         })
@@ -552,7 +574,11 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Users with their source passwords; the destination also gets the master user.
-fn dovecot_config(accounts: &[Account], destination: bool) -> DovecotConfig {
+fn dovecot_config(
+    accounts: &[Account],
+    destination: bool,
+    server_dir: Option<&Path>,
+) -> DovecotConfig {
     DovecotConfig {
         users: accounts
             .iter()
@@ -563,6 +589,7 @@ fn dovecot_config(accounts: &[Account], destination: bool) -> DovecotConfig {
         quota_bytes: None,
         max_mail_size: None,
         compress: true,
+        parent_dir: server_dir.map(Path::to_path_buf),
     }
 }
 

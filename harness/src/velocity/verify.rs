@@ -47,6 +47,8 @@ pub struct ReportSummary {
     pub framings: Vec<String>,
     /// Whether any mailbox used COMPRESS on the destination.
     pub dest_compressed: bool,
+    /// APPEND commands accepted, over all mailboxes.
+    pub append_commands: u64,
 }
 
 /// Reads a cutover report and fails unless every mailbox succeeded, no message failed, and
@@ -84,10 +86,15 @@ pub fn check_report(json: &str, messages: u64) -> anyhow::Result<ReportSummary> 
     let dest_compressed = mailboxes
         .iter()
         .any(|m| m["compressed"][1].as_bool() == Some(true));
+    let commands: u64 = mailboxes
+        .iter()
+        .filter_map(|m| m["append_commands"].as_u64())
+        .sum();
     Ok(ReportSummary {
         messages: copied,
         framings,
         dest_compressed,
+        append_commands: commands,
     })
 }
 
@@ -113,8 +120,10 @@ mod tests {
     #[test]
     fn check_report_accepts_a_clean_run_and_refuses_failures() {
         let clean = r#"{"totals":{"mailboxes_failed":0,"failed_messages":0,"messages":5},
-            "mailboxes":[{"append_framing":"multiappend","compressed":[false,true]}]}"#;
+            "mailboxes":[{"append_framing":"multiappend","compressed":[false,true],
+            "append_commands":2}]}"#;
         let summary = check_report(clean, 5).unwrap();
+        assert_eq!(summary.append_commands, 2);
         assert_eq!(summary.framings, ["multiappend"]);
         assert!(summary.dest_compressed);
         assert!(check_report(clean, 6).is_err());
