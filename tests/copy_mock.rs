@@ -233,3 +233,39 @@ async fn a_50_mb_message_copies_and_appendlimit_skips_without_sending() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_source_cannot_read_is_recorded_and_the_rest_are_copied() {
+    within(async {
+        let ca = TestCa::new().unwrap();
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+        let (store, n) = source_store(true);
+        // One small message inside a window and the 50 MB one (read in pieces) are unreadable.
+        let small_uid = store.messages(USER, "INBOX")[3].uid;
+        let huge_uid = store.messages(USER, "INBOX").last().unwrap().uid;
+        store.make_unreadable(USER, "INBOX", small_uid);
+        store.make_unreadable(USER, "INBOX", huge_uid);
+        let source = start(&cert, store.clone(), Capabilities::default(), None).await;
+        let dest = start(&cert, dest_store(), Capabilities::default(), None).await;
+
+        let report = copy(&ca, &source, &dest).await;
+        let m = &report.mailboxes[0];
+        assert_eq!(m.outcome, MailboxOutcome::Completed);
+        assert_eq!(m.copied_messages as usize, n - 2);
+        let mut failed: Vec<u32> = m.failures.iter().map(|f| f.uid).collect();
+        failed.sort();
+        assert_eq!(failed, [small_uid, huge_uid]);
+        for f in &m.failures {
+            assert_eq!(f.folder, "INBOX");
+            assert!(
+                f.reason.contains("could not read") && f.reason.contains("SERVERBUG"),
+                "{}",
+                f.reason
+            );
+        }
+        // Everything else arrived intact.
+        let sent: usize = contents(dest.store()).iter().map(|(_, m)| m.len()).sum();
+        assert_eq!(sent, n - 2);
+    })
+    .await
+}

@@ -95,7 +95,11 @@ impl Error {
                     || m.contains("SUGGESTED BACKOFF")
                 {
                     Disposition::Retry
-                } else if m.contains("[OVERQUOTA]") || m.contains("QUOTA") {
+                } else if m.contains("[OVERQUOTA]")
+                    || m.contains("QUOTA")
+                    || m.contains("[TRYCREATE]")
+                    || m.contains("[NONEXISTENT]")
+                {
                     Disposition::StopMailbox
                 } else {
                     Disposition::SkipMessage

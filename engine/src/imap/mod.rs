@@ -5,6 +5,7 @@ mod append_framing;
 mod append_pipeline;
 mod auth;
 mod capabilities;
+pub mod command;
 mod connect;
 mod endpoint;
 pub mod mutf7;

@@ -60,6 +60,18 @@ pub(crate) enum FetchItem {
 }
 
 impl FetchItem {
+    /// Whether this item returns message content (which an unreadable message cannot give).
+    pub(crate) fn reads_content(&self) -> bool {
+        matches!(
+            self,
+            FetchItem::Rfc822
+                | FetchItem::Rfc822Header
+                | FetchItem::Rfc822Text
+                | FetchItem::Envelope
+                | FetchItem::Body { .. }
+        )
+    }
+
     /// Whether fetching this sets `\Seen` (in a read-write selected folder).
     pub(crate) fn sets_seen(&self) -> bool {
         matches!(

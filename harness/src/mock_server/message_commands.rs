@@ -141,8 +141,14 @@ impl Session {
                 Err(e) => return Ok(Reply::Bad(e.into())),
             }
         };
+        let reads_content = items.iter().any(FetchItem::reads_content);
+        let mut unreadable = false;
         for i in idx {
             let msg = &mut messages[i];
+            if reads_content && login.account.is_unreadable(&sel.name, msg.uid) {
+                unreadable = true;
+                continue;
+            }
             let mut changed = false;
             if sets_seen && !msg.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
                 msg.flags.push("\\Seen".into());
@@ -150,6 +156,12 @@ impl Session {
             }
             let list = if changed { &with_flags } else { &items };
             fetch::write_fetch(out, i as u32 + 1, msg, list);
+        }
+        if unreadable {
+            return Ok(Reply::No(
+                "[SERVERBUG] Internal error occurred. Refer to server log for more information."
+                    .into(),
+            ));
         }
         Ok(Reply::Ok("Fetch completed.".into()))
     }

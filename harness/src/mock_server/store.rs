@@ -8,7 +8,7 @@
 //! nobody created. IMAP `CREATE` instead creates missing parents as real folders, as Dovecot does.
 //! Creating a name that is a placeholder turns it into a real folder.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -31,6 +31,9 @@ struct StoreInner {
 pub(crate) struct Account {
     password: Mutex<String>,
     mailboxes: Mutex<Mailboxes>,
+    /// (folder, UID) of messages whose content the server cannot read: see
+    /// [`MockStore::make_unreadable`].
+    unreadable: Mutex<HashSet<(String, u32)>>,
 }
 
 impl Account {
@@ -38,6 +41,12 @@ impl Account {
     /// every mutation completes before anything can panic).
     pub(crate) fn mailboxes(&self) -> MutexGuard<'_, Mailboxes> {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the content of `folder`'s message `uid` is unreadable.
+    pub(crate) fn is_unreadable(&self, folder: &str, uid: u32) -> bool {
+        let set = self.unreadable.lock().unwrap_or_else(|e| e.into_inner());
+        !set.is_empty() && set.contains(&(folder.to_string(), uid))
     }
 }
 
@@ -302,6 +311,7 @@ impl MockStore {
             Arc::new(Account {
                 password: Mutex::new(password.to_string()),
                 mailboxes: Mutex::new(Mailboxes::new(self.0.delimiter)),
+                unreadable: Mutex::new(HashSet::new()),
             }),
         );
     }
@@ -409,6 +419,18 @@ impl MockStore {
             Ok((_, uid, _)) => uid,
             Err(e) => panic!("mock store: cannot append to {folder:?}: {e:?}"),
         }
+    }
+
+    /// Makes the content of a message unreadable, as a corrupt file makes it on a real server:
+    /// its metadata (UID, FLAGS, RFC822.SIZE, INTERNALDATE) still fetches, but a FETCH of its
+    /// content leaves it out and ends with `NO [SERVERBUG]`, as Dovecot does.
+    ///
+    /// # Panics
+    /// If the user is unknown.
+    pub fn make_unreadable(&self, user: &str, folder: &str, uid: u32) {
+        let account = self.account_or_panic(user);
+        let mut set = account.unreadable.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert((folder.to_string(), uid));
     }
 
     /// All folders of `user` in name order, placeholders included; empty for an unknown user.
