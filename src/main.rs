@@ -63,13 +63,17 @@ fn bad_input(bad: &BadInput) -> ExitCode {
 
 /// Logs to stderr at the level of `RUST_LOG` (`warn`, `info`, `cutover_engine=debug,warn`, ...),
 /// `warn` when unset or unreadable.
+///
+/// async-imap is held at `warn` whatever `RUST_LOG` says: at `trace` it logs every command it
+/// sends, LOGIN and AUTHENTICATE with their passwords among them, and every byte received.
 fn init_logging() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::WARN));
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::WARN))
+        .with_target("async_imap", LevelFilter::WARN);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -140,3 +140,155 @@ fn cleartext_server_is_refused_by_name() {
     assert!(stderr.contains("--allow-plaintext"), "{stderr}");
     assert!(!stderr.contains(ADMIN_PASSWORD));
 }
+
+/// `cutover migrate` end to end against two Dovecot servers: two mailboxes from a CSV, one of
+/// them with a wrong password. Exit status 1 (one mailbox failed), the other mailbox copied
+/// exactly, a JSON report with per-folder figures, and no password anywhere: not in stdout,
+/// stderr (even at `RUST_LOG=trace`, where async-imap would log LOGIN lines) or the report.
+#[test]
+fn migrate_end_to_end_reports_per_folder_and_never_prints_a_password() {
+    use cutover_harness::certs::TestCa;
+    use cutover_harness::dovecot::{Dovecot, DovecotConfig};
+    use cutover_harness::imap_account::{self, SeedMessage};
+
+    let ca = TestCa::new().unwrap();
+    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+    let source = Dovecot::start(
+        DovecotConfig {
+            users: vec![
+                ("ann".into(), CSV_PASSWORD.into()),
+                ("bob".into(), "bobs-real-pw".into()),
+            ],
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("source dovecot");
+    let dest = Dovecot::start(
+        DovecotConfig {
+            users: vec![("ann".into(), "x".into()), ("bob".into(), "y".into())],
+            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("dest dovecot");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ca_pem = ca.ca_pem();
+    let date = chrono::DateTime::parse_from_rfc3339("2025-03-04T05:06:07+01:00").unwrap();
+    runtime.block_on(async {
+        let mut s = imap_account::login(
+            "127.0.0.1",
+            source.imaps_port(),
+            &ca_pem,
+            "ann",
+            CSV_PASSWORD,
+        )
+        .await
+        .unwrap();
+        for (folder, n) in [("INBOX", 3), ("Projects/Q1", 2)] {
+            let msgs: Vec<SeedMessage> = (0..n)
+                .map(|i| SeedMessage {
+                    flags: vec!["\\Seen".into()],
+                    internaldate: date + chrono::Duration::hours(i),
+                    body: format!("Subject: {folder} {i}\r\n\r\nbody {i}\r\n").into_bytes(),
+                })
+                .collect();
+            imap_account::seed(&mut s, folder, &msgs).await.unwrap();
+        }
+        s.logout().await.ok();
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        format!(
+            "SourceIdentity,SourceLoginID,SourcePassword\nann,ann,{CSV_PASSWORD}\nbob,bob,Wr0ng-Pa55word\n"
+        ),
+    )
+    .unwrap();
+    let password_file = dir.path().join("admin.pw");
+    std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n")).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let report = dir.path().join("report.json");
+    let output = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .arg("migrate")
+            .arg("--users")
+            .arg(&users)
+            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
+            .args(["--dest-admin", "admin", "--dest-admin-password-file"])
+            .arg(&password_file)
+            .arg("--ca-file")
+            .arg(&ca_file)
+            .arg("--report")
+            .arg(&report)
+            .env("RUST_LOG", "trace"),
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let report_text = std::fs::read_to_string(&report).expect("report written");
+    for secret in [CSV_PASSWORD, ADMIN_PASSWORD, "Wr0ng-Pa55word"] {
+        for (name, text) in [
+            ("stdout", &*stdout),
+            ("stderr", &*stderr),
+            ("report", &*report_text),
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked into {name}");
+        }
+    }
+    let report: serde_json::Value = serde_json::from_str(&report_text).unwrap();
+    let mailboxes = report["mailboxes"].as_array().unwrap();
+    assert_eq!(mailboxes[0]["mailbox"], "ann");
+    assert_eq!(mailboxes[0]["outcome"]["state"], "completed");
+    assert_eq!(mailboxes[0]["copied_messages"], 5);
+    let folders: Vec<(String, u64)> = mailboxes[0]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["dest"].as_str().unwrap().to_owned(),
+                f["copied_messages"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(folders.contains(&("INBOX".into(), 3)), "{folders:?}");
+    assert!(folders.contains(&("Projects/Q1".into(), 2)), "{folders:?}");
+    assert_eq!(mailboxes[1]["mailbox"], "bob");
+    assert_eq!(mailboxes[1]["outcome"]["state"], "failed");
+    assert!(
+        mailboxes[1]["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"),
+        "{}",
+        mailboxes[1]["outcome"]
+    );
+    assert!(
+        stdout.contains("ann") && stdout.contains("bob"),
+        "summary names both:\n{stdout}"
+    );
+
+    // What the report says is at the destination is there.
+    let copied = runtime.block_on(async {
+        let mut s = imap_account::authenticate_plain(
+            "127.0.0.1",
+            dest.imaps_port(),
+            &ca_pem,
+            "ann",
+            "admin",
+            ADMIN_PASSWORD,
+        )
+        .await
+        .unwrap();
+        let snap = imap_account::snapshot(&mut s).await.unwrap();
+        s.logout().await.ok();
+        snap.message_count()
+    });
+    assert_eq!(copied, 5);
+}
