@@ -12,7 +12,7 @@ use crate::copier::{Account, CompressMode};
 use crate::error::{Error, Result};
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// An async-imap session over our transport.
@@ -147,6 +147,33 @@ async fn tls_wrap(
     Ok(Box::new(stream))
 }
 
+/// Longest cleartext line accepted before TLS: a greeting or STARTTLS answer is short, and an
+/// unauthenticated peer must not make us buffer without end.
+const MAX_CLEARTEXT_LINE: u64 = 8 * 1024;
+
+/// Reads one line of at most [`MAX_CLEARTEXT_LINE`] bytes into `line`; 0 at end of stream.
+async fn read_short_line(
+    reader: &mut BufReader<TcpStream>,
+    line: &mut String,
+    server: &str,
+) -> Result<usize> {
+    let n = (&mut *reader)
+        .take(MAX_CLEARTEXT_LINE)
+        .read_line(line)
+        .await
+        .map_err(|source| Error::Io {
+            context: format!("{server}: STARTTLS"),
+            source,
+        })?;
+    if n as u64 == MAX_CLEARTEXT_LINE && !line.ends_with('\n') {
+        return Err(Error::Protocol {
+            server: server.into(),
+            message: format!("a cleartext line longer than {MAX_CLEARTEXT_LINE} bytes before TLS"),
+        });
+    }
+    Ok(n)
+}
+
 /// Reads the cleartext greeting, asks for STARTTLS and returns the socket ready for the handshake.
 async fn starttls(tcp: TcpStream, server: &str) -> Result<TcpStream> {
     let io = |source| Error::Io {
@@ -155,7 +182,7 @@ async fn starttls(tcp: TcpStream, server: &str) -> Result<TcpStream> {
     };
     let mut reader = BufReader::new(tcp);
     let mut line = String::new();
-    reader.read_line(&mut line).await.map_err(io)?;
+    read_short_line(&mut reader, &mut line, server).await?;
     let greeting = line.trim_end().to_string();
     if !greeting.to_ascii_uppercase().starts_with("* OK") {
         return Err(Error::Protocol {
@@ -170,7 +197,7 @@ async fn starttls(tcp: TcpStream, server: &str) -> Result<TcpStream> {
         .map_err(io)?;
     loop {
         line.clear();
-        if reader.read_line(&mut line).await.map_err(io)? == 0 {
+        if read_short_line(&mut reader, &mut line, server).await? == 0 {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "closed",
@@ -411,5 +438,47 @@ mod tests {
             ms(50),
             ms(5)
         ));
+    }
+
+    /// A cleartext peer that answers `answer` to everything, after `greeting`.
+    async fn cleartext_peer(greeting: Vec<u8>, answer: Vec<u8>) -> TcpStream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.write_all(&greeting).await;
+            let mut buf = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+            let _ = s.write_all(&answer).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        TcpStream::connect(addr).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn starttls_refuses_endless_lines_and_injected_data() {
+        let endless = vec![b'x'; 100_000];
+        let tcp = cleartext_peer(endless, Vec::new()).await;
+        let e = starttls(tcp, "peer").await.unwrap_err().to_string();
+        assert!(e.contains("longer than 8192 bytes"), "{e}");
+
+        let tcp = cleartext_peer(
+            b"* OK hi\r\n".to_vec(),
+            b"S0 OK go\r\nA1 OK injected\r\n".to_vec(),
+        )
+        .await;
+        let e = starttls(tcp, "peer").await.unwrap_err().to_string();
+        assert!(e.contains("injection"), "{e}");
+
+        let tcp = cleartext_peer(b"* OK hi\r\n".to_vec(), b"S0 NO not here\r\n".to_vec()).await;
+        let e = starttls(tcp, "peer").await.unwrap_err().to_string();
+        assert!(e.contains("STARTTLS refused (NO not here)"), "{e}");
+
+        let tcp = cleartext_peer(
+            b"* OK hi\r\n".to_vec(),
+            b"* CAPABILITY IMAP4rev1\r\nS0 OK go\r\n".to_vec(),
+        )
+        .await;
+        assert!(starttls(tcp, "peer").await.is_ok());
     }
 }
