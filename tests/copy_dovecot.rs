@@ -255,6 +255,11 @@ fn assert_unchanged(before: &AccountSnapshot, after: &AccountSnapshot) {
             (a.uidvalidity, a.uidnext),
             "{name} UIDVALIDITY/UIDNEXT changed"
         );
+        assert_eq!(
+            b.messages.len(),
+            a.messages.len(),
+            "{name}: message count changed"
+        );
         for (mb, ma) in b.messages.iter().zip(&a.messages) {
             assert_eq!(
                 (mb.uid, &mb.flags),
@@ -312,6 +317,16 @@ async fn copies_a_whole_mailbox_exactly_newest_first_and_leaves_the_source_alone
         let dst = snapshot(pair.dest.imaps_port(), &pair.ca_pem, true).await;
         assert_eq!(assert_same_content(&before, &dst), seeded);
         assert_newest_first(&dst);
+        // APPENDUID (UIDPLUS) named the destination folders' UIDVALIDITY.
+        for f in m.folders.iter().filter(|f| f.copied_messages > 0) {
+            let wire = cutover_engine::imap::mutf7::encode(&f.dest);
+            assert_eq!(
+                f.dest_uidvalidity,
+                Some(dst.folders[&wire].uidvalidity),
+                "{}",
+                f.dest
+            );
+        }
         assert!(dst.folders.contains_key("Empty"), "empty folder kept");
         assert!(
             dst.folders["Sent"]

@@ -3,7 +3,10 @@
 //!
 //! A MULTIAPPEND batch is all-or-nothing: when the server refuses one, it is split in halves and
 //! resent until the refused message stands alone, which is then recorded and skipped. A refusal
-//! that means the whole mailbox cannot go on (over quota) ends the mailbox instead.
+//! that means the whole mailbox cannot go on (over quota) ends the mailbox instead. The halves
+//! go out after the batches already in flight, so the messages of a refused batch land after
+//! somewhat older ones: newest-first order holds everywhere else. Undoing that would mean not
+//! pipelining, for a case that skips a message anyway.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
 use super::progress_state::ProgressState;
@@ -41,6 +44,8 @@ pub struct FolderTally {
     pub copied_bytes: u64,
     /// Messages skipped.
     pub failed_messages: u64,
+    /// The destination folder's UIDVALIDITY, from APPENDUID (UIDPLUS) when the server sends it.
+    pub dest_uidvalidity: Option<u32>,
 }
 
 /// What a writer hands back.
@@ -94,9 +99,27 @@ impl Tallies<'_> {
     ) -> Result<()> {
         let Completed { batch, verdict } = c;
         match verdict {
-            AppendVerdict::Stored(_) => {
+            AppendVerdict::Stored(appended) => {
+                if let Some((_, uids)) = &appended {
+                    // APPENDUID names one UID per message stored: a different count means the
+                    // server did not store what we sent, and nothing of it can be trusted.
+                    if uids.len() != batch.items.len() {
+                        return Err(Error::Protocol {
+                            server: self.server.clone(),
+                            message: format!(
+                                "APPEND to {} of {} messages answered with {} UIDs",
+                                batch.mailbox_wire,
+                                batch.items.len(),
+                                uids.len()
+                            ),
+                        });
+                    }
+                }
                 let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();
                 let t = self.folders.entry(batch.token.folder).or_default();
+                if let Some((validity, _)) = appended {
+                    t.dest_uidvalidity = Some(validity);
+                }
                 t.copied_messages += batch.items.len() as u64;
                 t.copied_bytes += bytes;
                 self.commands += 1;

@@ -31,6 +31,7 @@ pub async fn run_batch(
     let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let budget = super::mailbox::RunBudget::new(options.run_bytes_in_flight);
     let mut tasks = Vec::with_capacity(jobs.len());
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     for (index, job) in jobs.into_iter().enumerate() {
         let (options, tls, slots, progress, budget) = (
             options.clone(),
@@ -45,8 +46,11 @@ pub async fn run_batch(
         }));
     }
     let mut reports: Vec<MailboxReport> = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        reports.push(task.await.expect("mailbox task panicked"));
+    for (task, id) in tasks.into_iter().zip(&ids) {
+        // A bug that panics one mailbox's task must not take the other mailboxes' reports along.
+        reports.push(task.await.unwrap_or_else(|e| {
+            MailboxReport::failed(id, format!("internal error: {e}"), started.elapsed())
+        }));
     }
     BatchReport::new(reports, started.elapsed())
 }

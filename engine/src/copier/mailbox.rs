@@ -67,7 +67,12 @@ pub async fn copy_mailbox(
         Err(e) => {
             state.set_phase(Phase::Failed);
             tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
-            MailboxReport::failed(&job.id, e.to_string(), started.elapsed())
+            // What the destination acknowledged before the failure is there: say so.
+            let done = state.snapshot();
+            let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
+            report.copied_messages = done.copied_messages;
+            report.copied_bytes = done.copied_bytes;
+            report
         }
     }
 }
@@ -190,6 +195,7 @@ async fn run(
                 e.copied_messages += tally.copied_messages;
                 e.copied_bytes += tally.copied_bytes;
                 e.failed_messages += tally.failed_messages;
+                e.dest_uidvalidity = e.dest_uidvalidity.or(tally.dest_uidvalidity);
             }
             failures.extend(r.failures);
             append_commands += r.commands;
@@ -213,6 +219,7 @@ async fn run(
                 copied_messages: tally.copied_messages,
                 copied_bytes: tally.copied_bytes,
                 failed_messages: tally.failed_messages,
+                dest_uidvalidity: tally.dest_uidvalidity,
             }
         })
         .collect();

@@ -33,7 +33,8 @@ impl ProgressState {
         }
     }
 
-    fn snapshot(&self) -> Progress {
+    /// The current counters.
+    pub fn snapshot(&self) -> Progress {
         Progress {
             index: self.index,
             mailbox: self.mailbox.clone(),

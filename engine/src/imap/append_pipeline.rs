@@ -64,6 +64,9 @@ pub struct AppendPipeline<'s, T> {
     out: Vec<u8>,
 }
 
+/// Bytes written per timeout: see [`AppendPipeline::write_raw`].
+const WRITE_PIECE: usize = 256 * 1024;
+
 /// Write coalescing: small pieces are gathered so a command and a small message leave in one
 /// TLS record; large bodies are written straight through.
 const COALESCE: usize = 64 * 1024;
@@ -172,19 +175,29 @@ impl<'s, T> AppendPipeline<'s, T> {
         Ok(())
     }
 
+    /// Writes `bytes` in pieces, each racing the timeout: a large message on a slow link fails
+    /// only if the link stops moving, not because the whole message takes longer than the
+    /// timeout.
     async fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
         let server = &self.server;
         let stream = self.session.get_mut();
-        match tokio::time::timeout(self.timeout, stream.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(Error::Io {
-                context: format!("{server}: APPEND write"),
-                source,
-            }),
-            Err(_) => Err(Error::Timeout {
-                context: format!("{server}: APPEND write"),
-            }),
+        for piece in bytes.chunks(WRITE_PIECE) {
+            match tokio::time::timeout(self.timeout, stream.write_all(piece)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => {
+                    return Err(Error::Io {
+                        context: format!("{server}: APPEND write"),
+                        source,
+                    })
+                }
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        context: format!("{server}: APPEND write"),
+                    })
+                }
+            }
         }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -281,7 +294,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                     let verdict = match status {
                         Status::Ok => AppendVerdict::Stored(match &outcome.code {
                             Some(ResponseCode::AppendUid(validity, set)) => {
-                                Some((*validity, expand_uid_set(set)))
+                                Some((*validity, expand_uid_set(set, MAX_BATCH_UIDS)))
                             }
                             _ => None,
                         }),
@@ -315,13 +328,34 @@ enum Event {
     Done { tag: String, verdict: AppendVerdict },
 }
 
-fn expand_uid_set(set: &[UidSetMember]) -> Vec<u32> {
+/// More UIDs than any batch holds: an APPENDUID set expanding past this is a lie.
+const MAX_BATCH_UIDS: usize = 100_000;
+
+/// The UIDs of an APPENDUID set, in order; stops at `limit` + 1 so a range such as
+/// `1:4294967295` costs nothing (the caller sees more UIDs than messages and refuses it).
+fn expand_uid_set(set: &[UidSetMember], limit: usize) -> Vec<u32> {
     let mut uids = Vec::new();
     for m in set {
         match m {
             UidSetMember::Uid(u) => uids.push(*u),
-            UidSetMember::UidRange(r) => uids.extend(r.clone()),
+            UidSetMember::UidRange(r) => uids.extend(r.clone().take(limit + 1 - uids.len())),
+        }
+        if uids.len() > limit {
+            break;
         }
     }
     uids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_expand_in_order_and_huge_ranges_stop_early() {
+        let set = [UidSetMember::Uid(4), UidSetMember::UidRange(7..=9)];
+        assert_eq!(expand_uid_set(&set, 10), [4, 7, 8, 9]);
+        let huge = [UidSetMember::UidRange(1..=u32::MAX)];
+        assert_eq!(expand_uid_set(&huge, 10).len(), 11);
+    }
 }

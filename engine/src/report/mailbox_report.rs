@@ -33,6 +33,9 @@ pub struct FolderReport {
     pub copied_bytes: u64,
     /// Messages skipped.
     pub failed_messages: u64,
+    /// The destination folder's UIDVALIDITY as APPENDUID reported it (UIDPLUS servers): a later
+    /// pass that finds another value knows the folder was recreated.
+    pub dest_uidvalidity: Option<u32>,
 }
 
 /// How a mailbox ended.
