@@ -44,7 +44,7 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
             m.failures.len().to_string(),
             format!("{:.1}", per_sec(m.copied_messages as f64, secs)),
             format!("{:.2}", per_sec(mb, secs)),
-            String::new(),
+            format!("{:.2}", per_sec(mb, secs) * 3600.0 / 1000.0),
         ]);
     }
     let t = &report.totals;
@@ -177,8 +177,11 @@ mod tests {
         let text = render(&report, None);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("mailbox"), "{text}");
+        // joe: 50 MB in 2 s: 25 MB/s, 90 GB/h.
         assert!(
-            lines[1].starts_with("joe@a.com  completed") && lines[1].contains("500.0"),
+            lines[1].starts_with("joe@a.com  completed")
+                && lines[1].contains("500.0")
+                && lines[1].ends_with("90.00"),
             "{text}"
         );
         assert!(lines[2].starts_with("ann@a.com  failed"), "{text}");
