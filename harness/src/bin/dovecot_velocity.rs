@@ -236,11 +236,15 @@ fn run(options: &Options) -> anyhow::Result<()> {
     };
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    for (index, scenario) in selected.iter().enumerate() {
+    let runs: Vec<(usize, &Scenario)> = (1..=options.repeat)
+        .flat_map(|round| selected.iter().map(move |s| (round, s)))
+        .collect();
+    for (index, (round, scenario)) in runs.iter().enumerate() {
         ensure!(!INTERRUPTED.load(Ordering::Relaxed), "interrupted");
-        eprintln!("[{}/{}] {} ...", index + 1, selected.len(), scenario.name);
+        eprintln!("[{}/{}] {} ...", index + 1, runs.len(), scenario.name);
         match bench.run_scenario(scenario) {
-            Ok(row) => {
+            Ok(mut row) => {
+                row.round = *round;
                 eprintln!(
                     "      {:.2} s, {:.0} msgs/s, {:.1} MB/s, CPU {:.2} s, servers {:.2}+{:.2} s, \
                      RSS {:.1} MiB, verified",
@@ -258,6 +262,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
                 eprintln!("      FAILED: {error:#}");
                 failures.push(serde_json::json!({
                     "scenario": scenario.name,
+                    "round": round,
                     "error": format!("{error:#}"),
                 }));
             }
@@ -322,6 +327,9 @@ impl Bench {
             .as_ref()
             .map_or(dest.imaps_port(), |p| p.addr().port());
         let dir = self.scratch.path().join(slug(scenario.name));
+        // A fresh dir per run: mbsync's sync state from an earlier round would not match the
+        // fresh destination.
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let report = self
             .options
@@ -385,6 +393,7 @@ impl Bench {
         const MIB: f64 = 1024.0;
         Ok(ScenarioResult {
             scenario: scenario.name.to_owned(),
+            round: 1,
             rtt_ms,
             messages: self.messages,
             bytes: self.bytes,
@@ -514,6 +523,7 @@ impl Bench {
             "messages": self.messages,
             "bytes": self.bytes,
             "rtt_ms": self.options.rtt_ms,
+            "rounds": self.options.repeat,
             "server_dir": self.options.server_dir.as_ref().map_or("system temp dir".to_owned(), |d| d.display().to_string()),
             "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "kernel": fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),

@@ -18,6 +18,9 @@ pub struct Options {
     pub out: PathBuf,
     /// The smoke run: 2 mailboxes of 300 messages.
     pub quick: bool,
+    /// Rounds: every selected scenario runs once per round, rounds one after another, so noise
+    /// on a shared machine falls on all scenarios alike; ratios use each scenario's median.
+    pub repeat: usize,
     /// Longest one scenario may run before it is killed.
     pub timeout: Duration,
     /// Where the Dovecot servers keep their files: `/dev/shm` (tmpfs) where it exists, else the
@@ -42,6 +45,7 @@ impl Default for Options {
             rtt_ms: 40,
             out: PathBuf::from("target/velocity"),
             quick: false,
+            repeat: 1,
             timeout: Duration::from_secs(3600),
             server_dir: Path::new("/dev/shm")
                 .is_dir()
@@ -55,7 +59,7 @@ impl Default for Options {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: dovecot-velocity [--mailboxes 8] [--messages 2500] [--seed 1] [--rtt-ms 40]
-                        [--out target/velocity] [--quick] [--timeout-s 3600]
+                        [--out target/velocity] [--quick] [--repeat 1] [--timeout-s 3600]
                         [--server-dir /dev/shm|temp|DIR] [--cutover PATH] [--only NAME]...
 
 Copies one generated corpus from a source Dovecot to a fresh destination Dovecot per scenario
@@ -63,6 +67,7 @@ Copies one generated corpus from a source Dovecot to a fresh destination Dovecot
 measures wall time, client CPU and peak RSS, verifies the destination, and prints a table.
 --server-dir: where the servers keep mail (default /dev/shm, tmpfs, where it exists: on a disk each
 scenario's deleted mail makes the next one's file creation dearer; `temp`: the system temp dir).
+--repeat N: N rounds of all selected scenarios (interleaved); ratios use the medians.
 --quick: 2 mailboxes x 300 messages. --only NAME: that scenario, or those containing NAME.
 scripts/bench-dovecot installs dovecot-imapd and isync, builds, and runs this.";
 
@@ -87,6 +92,7 @@ impl Options {
             match name.as_str() {
                 "--help" | "-h" => return Ok(None),
                 "--quick" => options.quick = true,
+                "--repeat" => options.repeat = number(&name, &value()?)?,
                 "--mailboxes" => options.mailboxes = number(&name, &value()?)?,
                 "--messages" => options.messages = number(&name, &value()?)?,
                 "--seed" => options.seed = number(&name, &value()?)?,
@@ -108,6 +114,9 @@ impl Options {
         }
         if options.mailboxes == 0 || options.mailboxes > 99 {
             return Err("--mailboxes must be between 1 and 99".to_owned());
+        }
+        if options.repeat == 0 {
+            return Err("--repeat must be at least 1".to_owned());
         }
         if options.messages == 0 {
             return Err("--messages must be at least 1".to_owned());

@@ -30,6 +30,8 @@ pub mod names {
 pub struct ScenarioResult {
     /// The scenario name (see [`names`]).
     pub scenario: String,
+    /// Which round of `--repeat` (1 for the first).
+    pub round: usize,
     /// Round trip added in front of the destination, in ms (0: loopback).
     pub rtt_ms: u64,
     /// Messages copied (verified at the destination).
@@ -112,7 +114,18 @@ pub struct Ratio {
     pub value: f64,
 }
 
-/// The ratios the benchmark reports, for those pairs whose scenarios both ran.
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// The ratios the benchmark reports, for those pairs whose scenarios both ran; with several
+/// rounds, of each scenario's median rate.
 pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
     use names::*;
     let pairs = [
@@ -128,10 +141,13 @@ pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
         ("multiappend vs pipelined", CUTOVER, CUTOVER_PIPELINED),
     ];
     let rate = |name: &str| {
-        results
+        let mut rates: Vec<f64> = results
             .iter()
-            .find(|r| r.scenario == name)
+            .filter(|r| r.scenario == name)
             .map(ScenarioResult::msgs_per_s)
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        (!rates.is_empty()).then(|| median(&rates))
     };
     pairs
         .iter()
@@ -166,9 +182,13 @@ const HEADER: [&str; COLUMNS] = [
 ];
 
 /// The table's cells for one row.
-fn cells(r: &ScenarioResult) -> [String; COLUMNS] {
+fn cells(r: &ScenarioResult, rounds: bool) -> [String; COLUMNS] {
     [
-        r.scenario.clone(),
+        if rounds {
+            format!("{} #{}", r.scenario, r.round)
+        } else {
+            r.scenario.clone()
+        },
         r.rtt_ms.to_string(),
         r.messages.to_string(),
         format!("{:.1}", r.bytes as f64 / 1e6),
@@ -186,7 +206,8 @@ fn cells(r: &ScenarioResult) -> [String; COLUMNS] {
 
 /// The results and ratios as an aligned text table (Markdown-compatible).
 pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
-    let rows: Vec<[String; COLUMNS]> = results.iter().map(cells).collect();
+    let rounds = results.iter().any(|r| r.round > 1);
+    let rows: Vec<[String; COLUMNS]> = results.iter().map(|r| cells(r, rounds)).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -224,7 +245,10 @@ pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
     for row in &rows {
         out.push_str(&line(row));
     }
-    let details: Vec<&ScenarioResult> = results.iter().filter(|r| !r.detail.is_empty()).collect();
+    let details: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|r| !r.detail.is_empty() && r.round == 1)
+        .collect();
     if !details.is_empty() {
         out.push('\n');
         for r in details {
@@ -232,7 +256,11 @@ pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
         }
     }
     if !ratios.is_empty() {
-        out.push_str("\nRatios (msgs/s):\n");
+        out.push_str(if rounds {
+            "\nRatios (median msgs/s over the rounds):\n"
+        } else {
+            "\nRatios (msgs/s):\n"
+        });
         for ratio in ratios {
             out.push_str(&format!(
                 "  {:<38} {:>6.2}x   ({} / {})\n",
@@ -246,14 +274,15 @@ pub fn table(results: &[ScenarioResult], ratios: &[Ratio]) -> String {
 /// The results as CSV, one row per scenario, with derived columns.
 pub fn csv(results: &[ScenarioResult]) -> String {
     let mut out = String::from(
-        "scenario,rtt_ms,messages,bytes,seconds,msgs_per_s,mb_per_s,cpu_user_s,cpu_sys_s,\
+        "scenario,round,rtt_ms,messages,bytes,seconds,msgs_per_s,mb_per_s,cpu_user_s,cpu_sys_s,\
          cpu_ms_per_1000_msgs,source_cpu_s,dest_cpu_s,server_cpu_ms_per_1000_msgs,peak_rss_mib,\
          peak_rss_mib_max_process,processes,detail\n",
     );
     for r in results {
         out.push_str(&format!(
-            "{},{},{},{},{:.3},{:.1},{:.2},{:.3},{:.3},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{},{}\n",
+            "{},{},{},{},{},{:.3},{:.1},{:.2},{:.3},{:.3},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{},{}\n",
             csv_field(&r.scenario),
+            r.round,
             r.rtt_ms,
             r.messages,
             r.bytes,
@@ -323,6 +352,7 @@ mod tests {
     fn row(scenario: &str, messages: u64, seconds: f64) -> ScenarioResult {
         ScenarioResult {
             scenario: scenario.to_owned(),
+            round: 1,
             rtt_ms: 0,
             messages,
             bytes: messages * 50_000,
@@ -359,6 +389,22 @@ mod tests {
         assert_eq!(ratios.len(), 1);
         assert_eq!(ratios[0].name, "cutover default vs mbsync");
         assert_eq!(ratios[0].value, 4.0);
+    }
+
+    #[test]
+    fn ratios_use_the_median_of_the_rounds() {
+        let mut results = Vec::new();
+        for (round, seconds) in [(1, 2.0), (2, 1.0), (3, 10.0)] {
+            let mut r = row(names::CUTOVER, 1000, seconds);
+            r.round = round;
+            results.push(r);
+        }
+        results.push(row(names::MBSYNC, 1000, 4.0));
+        // cutover: 100, 500, 1000 msgs/s: median 500; mbsync 250.
+        assert_eq!(ratios(&results)[0].value, 2.0);
+        let text = table(&results, &ratios(&results));
+        assert!(text.contains("cutover #3"), "{text}");
+        assert!(text.contains("median"), "{text}");
     }
 
     #[test]
