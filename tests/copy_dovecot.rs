@@ -327,6 +327,11 @@ async fn copies_a_whole_mailbox_exactly_newest_first_and_leaves_the_source_alone
                 f.dest
             );
         }
+        // The fixture's Dovecot marks Sent \Sent (SPECIAL-USE); the report says so.
+        let sent = m.folders.iter().find(|f| f.source == "Sent").unwrap();
+        assert_eq!(sent.special_use.as_deref(), Some("\\Sent"));
+        let inbox = m.folders.iter().find(|f| f.source == "INBOX").unwrap();
+        assert_eq!(inbox.special_use, None);
         assert!(dst.folders.contains_key("Empty"), "empty folder kept");
         assert!(
             dst.folders["Sent"]

@@ -214,6 +214,7 @@ async fn run(
             FolderReport {
                 source: p.source_name.clone(),
                 dest: p.dest_name.clone(),
+                special_use: p.special_use.clone(),
                 source_messages: source_counts[i].0,
                 source_bytes: source_counts[i].1,
                 copied_messages: tally.copied_messages,

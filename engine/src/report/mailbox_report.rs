@@ -23,6 +23,9 @@ pub struct FolderReport {
     pub source: String,
     /// Destination name, decoded.
     pub dest: String,
+    /// The source's SPECIAL-USE attribute (`\Sent`, `\Trash`, ...), where it has one: what the
+    /// folder is for, whatever its name (a later folder map sends it to the destination's own).
+    pub special_use: Option<String>,
     /// Messages in the source folder.
     pub source_messages: u64,
     /// Bytes in the source folder.
