@@ -9,7 +9,9 @@ use cutover_engine::{
     TlsConfig,
 };
 use cutover_harness::certs::{ServerCert, TestCa};
-use cutover_harness::mock_server::{Capabilities, MockConfig, MockServer, MockStore, MockTls};
+use cutover_harness::mock_server::{
+    Capabilities, Damage, MockConfig, MockServer, MockStore, MockTls,
+};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,29 +245,48 @@ async fn a_message_the_source_cannot_read_is_recorded_and_the_rest_are_copied() 
         // One small message inside a window and the 50 MB one (read in pieces) are unreadable.
         let small_uid = store.messages(USER, "INBOX")[3].uid;
         let huge_uid = store.messages(USER, "INBOX").last().unwrap().uid;
-        store.make_unreadable(USER, "INBOX", small_uid);
-        store.make_unreadable(USER, "INBOX", huge_uid);
+        store.make_unreadable(USER, "INBOX", small_uid, Damage::Content);
+        store.make_unreadable(USER, "INBOX", huge_uid, Damage::Content);
+        // And one whose size the server cannot give either: the folder-wide metadata FETCH
+        // fails, and the scan reads the folder in parts to leave out only this one.
+        let sizeless_uid = store.messages(USER, "Work/Reports")[2].uid;
+        store.make_unreadable(USER, "Work/Reports", sizeless_uid, Damage::ContentAndSize);
         let source = start(&cert, store.clone(), Capabilities::default(), None).await;
         let dest = start(&cert, dest_store(), Capabilities::default(), None).await;
 
         let report = copy(&ca, &source, &dest).await;
         let m = &report.mailboxes[0];
         assert_eq!(m.outcome, MailboxOutcome::Completed);
-        assert_eq!(m.copied_messages as usize, n - 2);
-        let mut failed: Vec<u32> = m.failures.iter().map(|f| f.uid).collect();
+        assert_eq!(m.copied_messages as usize, n - 3);
+        let mut failed: Vec<(&str, u32)> = m
+            .failures
+            .iter()
+            .map(|f| (f.folder.as_str(), f.uid))
+            .collect();
         failed.sort();
-        assert_eq!(failed, [small_uid, huge_uid]);
+        let mut want = vec![
+            ("INBOX", small_uid),
+            ("INBOX", huge_uid),
+            ("Work/Reports", sizeless_uid),
+        ];
+        want.sort();
+        assert_eq!(failed, want);
         for f in &m.failures {
-            assert_eq!(f.folder, "INBOX");
             assert!(
                 f.reason.contains("could not read") && f.reason.contains("SERVERBUG"),
                 "{}",
                 f.reason
             );
         }
+        let reports = m
+            .folders
+            .iter()
+            .find(|f| f.source == "Work/Reports")
+            .unwrap();
+        assert_eq!((reports.source_messages, reports.failed_messages), (20, 1));
         // Everything else arrived intact.
         let sent: usize = contents(dest.store()).iter().map(|(_, m)| m.len()).sum();
-        assert_eq!(sent, n - 2);
+        assert_eq!(sent, n - 3);
     })
     .await
 }

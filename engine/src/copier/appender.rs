@@ -99,20 +99,19 @@ impl Tallies<'_> {
     ) -> Result<()> {
         let Completed { batch, verdict } = c;
         match verdict {
-            AppendVerdict::Stored(appended) => {
+            AppendVerdict::Stored(mut appended) => {
                 if let Some((_, uids)) = &appended {
-                    // APPENDUID names one UID per message stored: a different count means the
-                    // server did not store what we sent, and nothing of it can be trusted.
+                    // APPENDUID names one UID per message stored. The server said OK, so the
+                    // messages are there and are booked; its UIDs are not trusted.
                     if uids.len() != batch.items.len() {
-                        return Err(Error::Protocol {
-                            server: self.server.clone(),
-                            message: format!(
-                                "APPEND to {} of {} messages answered with {} UIDs",
-                                batch.mailbox_wire,
-                                batch.items.len(),
-                                uids.len()
-                            ),
-                        });
+                        tracing::warn!(
+                            server = %self.server,
+                            mailbox = %batch.mailbox_wire,
+                            messages = batch.items.len(),
+                            uids = uids.len(),
+                            "APPENDUID does not match the messages sent; ignoring it"
+                        );
+                        appended = None;
                     }
                 }
                 let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();

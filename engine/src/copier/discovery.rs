@@ -1,10 +1,10 @@
 //! Reading what a mailbox holds: LIST, LSUB, and per folder EXAMINE + UID FETCH of metadata.
 //! Read-only: EXAMINE never changes flags, and no message body is touched here.
 
-use crate::error::{Error, Result};
+use crate::error::{Disposition, Result};
 use crate::imap::{command, imap_err, timed, Session};
 use crate::plan::folders::ListedFolder;
-use crate::plan::order::MessageMeta;
+use crate::plan::order::{uid_set, MessageMeta};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -55,9 +55,18 @@ pub async fn subscribed(
 pub struct FolderScan {
     /// Messages, in server order.
     pub messages: Vec<MessageMeta>,
+    /// Messages whose metadata the server would not give: (UID, why).
+    pub unreadable: Vec<(u32, String)>,
 }
 
+/// Messages per metadata FETCH when a folder has to be read in parts.
+const SCAN_CHUNK: usize = 256;
+
 /// EXAMINE a folder and read UID, INTERNALDATE, RFC822.SIZE and FLAGS of every message.
+///
+/// If the server refuses the folder-wide FETCH (a message whose size it cannot compute from a
+/// damaged file, say), the UIDs are listed alone and the metadata read in parts, one message at
+/// a time where a part fails, so only the damaged message is left out (in `unreadable`).
 pub async fn scan_folder(
     session: &mut Session,
     server: &str,
@@ -72,35 +81,116 @@ pub async fn scan_folder(
             .map_err(|e| imap_err(server, &format!("EXAMINE {wire}"), e))
     })
     .await?;
-    // EXISTS sizes the list, within reason: the server's word is not a reason to allocate.
-    let mut messages = Vec::with_capacity((mailbox.exists as usize).min(1 << 16));
+    let mut scan = Metadata {
+        folder: folder_index,
+        // EXISTS sizes the list, within reason: the server's word is no reason to allocate.
+        messages: Vec::with_capacity((mailbox.exists as usize).min(1 << 16)),
+        seen: HashSet::new(),
+    };
+    let mut unreadable = Vec::new();
     if mailbox.exists > 0 {
+        match scan.fetch(session, server, wire, "1:*", timeout).await {
+            Ok(()) => {}
+            Err(e) if e.disposition() == Disposition::SkipMessage => {
+                tracing::debug!(server, folder = wire, error = %e, "metadata refused; reading it in parts");
+                let uids = list_uids(session, server, wire, timeout).await?;
+                for chunk in uids.chunks(SCAN_CHUNK) {
+                    let set = uid_set(chunk);
+                    match scan.fetch(session, server, wire, &set, timeout).await {
+                        Ok(()) => continue,
+                        Err(e) if e.disposition() == Disposition::SkipMessage => {}
+                        Err(e) => return Err(e),
+                    }
+                    let missing: Vec<u32> = chunk
+                        .iter()
+                        .copied()
+                        .filter(|u| !scan.seen.contains(u))
+                        .collect();
+                    for uid in missing {
+                        match scan
+                            .fetch(session, server, wire, &uid.to_string(), timeout)
+                            .await
+                        {
+                            Ok(()) => {}
+                            Err(e) if e.disposition() == Disposition::SkipMessage => {
+                                unreadable.push((uid, e.to_string()));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(FolderScan {
+        messages: scan.messages,
+        unreadable,
+    })
+}
+
+/// Metadata read so far from one folder.
+struct Metadata {
+    folder: usize,
+    messages: Vec<MessageMeta>,
+    /// UIDs already in `messages`: an answer repeated by a retry counts once.
+    seen: HashSet<u32>,
+}
+
+impl Metadata {
+    /// `UID FETCH set (UID INTERNALDATE RFC822.SIZE FLAGS)`. Answers without UID or
+    /// RFC822.SIZE are unsolicited (a flag change pushed by the server) and not ours.
+    async fn fetch(
+        &mut self,
+        session: &mut Session,
+        server: &str,
+        wire: &str,
+        set: &str,
+        timeout: Duration,
+    ) -> Result<()> {
         let label = format!("UID FETCH metadata in {wire}");
+        let (folder, messages, seen) = (self.folder, &mut self.messages, &mut self.seen);
         command::uid_fetch(
             session,
             server,
-            "1:*",
+            set,
             "(UID INTERNALDATE RFC822.SIZE FLAGS)",
             &label,
             timeout,
             |f| {
-                let Some(uid) = f.uid else {
-                    return Err(Error::Protocol {
-                        server: server.into(),
-                        message: format!("FETCH in {wire} without UID"),
-                    });
-                };
-                messages.push(MessageMeta {
-                    folder: folder_index,
-                    uid,
-                    internaldate: f.internaldate,
-                    size: f.size.map(u64::from).unwrap_or(0),
-                    flags: f.flags.unwrap_or_default(),
-                });
+                if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                    if seen.insert(uid) {
+                        messages.push(MessageMeta {
+                            folder,
+                            uid,
+                            internaldate: f.internaldate,
+                            size: u64::from(size),
+                            flags: f.flags.unwrap_or_default(),
+                        });
+                    }
+                }
                 Ok(())
             },
         )
-        .await?;
+        .await
     }
-    Ok(FolderScan { messages })
+}
+
+/// Every UID of the selected folder, ascending (`UID FETCH 1:* (UID)`).
+async fn list_uids(
+    session: &mut Session,
+    server: &str,
+    wire: &str,
+    timeout: Duration,
+) -> Result<Vec<u32>> {
+    let mut uids = Vec::new();
+    let label = format!("UID FETCH UID in {wire}");
+    command::uid_fetch(session, server, "1:*", "(UID)", &label, timeout, |f| {
+        uids.extend(f.uid);
+        Ok(())
+    })
+    .await?;
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
 }

@@ -2,7 +2,7 @@
 //! one `UID FETCH ... BODY.PEEK[]` each, and hands them to the destination writer of the folder.
 //! BODY.PEEK on an EXAMINEd folder: the source is never modified.
 
-use crate::error::{Disposition, Error, Result};
+use crate::error::{Disposition, Result};
 use crate::imap::{command, imap_err, timed, Connection};
 use crate::plan::order::{uid_set, Window};
 use bytes::{Bytes, BytesMut};
@@ -112,12 +112,23 @@ pub async fn run_fetcher(
         }
         for m in window.items.iter().filter(|m| m.size > PIECE) {
             match fetch_in_pieces(&mut conn, wire, m.uid, m.size, timeout).await {
-                Ok(Some(body)) => {
+                Ok(Piecewise::Body(body)) => {
                     by_uid.insert(m.uid, body);
                 }
-                Ok(None) => {}
+                Ok(Piecewise::Vanished) => {}
+                Ok(Piecewise::Unreadable(why)) => {
+                    refused.insert(m.uid, why);
+                }
                 Err(e) if e.disposition() == Disposition::SkipMessage => {
-                    refused.insert(m.uid, e.to_string());
+                    // Refused in pieces (a server without partial FETCH, or a damaged file):
+                    // one whole read decides, at the cost of holding it twice briefly.
+                    match fetch_whole(&mut conn, wire, &[m.uid], &mut by_uid, timeout).await {
+                        Ok(()) => {}
+                        Err(e) if e.disposition() == Disposition::SkipMessage => {
+                            refused.insert(m.uid, e.to_string());
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -173,22 +184,41 @@ async fn fetch_whole(
     .await
 }
 
-/// Reads one large message in pieces of [`PIECE`] bytes until a piece comes back short.
-/// `None` when the source no longer has it. A server that ignores the range and sends the whole
-/// message at once is accepted.
+/// What reading a message in pieces gave.
+#[derive(Debug, PartialEq)]
+enum Piecewise {
+    /// The whole message.
+    Body(Bytes),
+    /// The source no longer has it.
+    Vanished,
+    /// The source answered, but not with a message we can trust (why).
+    Unreadable(String),
+}
+
+/// Reads one large message in pieces of [`PIECE`] bytes until a piece comes back short (or
+/// empty, or absent once at least one full piece came: RFC 3501 answers a range past the end
+/// with an empty string, some servers with NIL). A server that ignores the range and sends the
+/// whole message at once is accepted. What the source does wrong with this one message makes it
+/// [`Piecewise::Unreadable`]; only connection trouble is an error.
 async fn fetch_in_pieces(
     conn: &mut Connection,
     wire: &str,
     uid: u32,
     size_hint: u64,
     timeout: Duration,
-) -> Result<Option<Bytes>> {
+) -> Result<Piecewise> {
     let server = conn.server.clone();
-    let mut body = BytesMut::with_capacity(size_hint.min(MAX_MESSAGE) as usize);
+    // RFC822.SIZE is the server's word (Exchange's is approximate): allow generously more, but
+    // not without end, and do not reserve more than a modest amount up front on its say-so.
+    let limit = size_hint
+        .saturating_mul(2)
+        .max(size_hint + 16 * PIECE)
+        .min(MAX_MESSAGE);
+    let mut body = BytesMut::with_capacity(size_hint.min(64 * PIECE) as usize);
     loop {
         let offset = body.len() as u64;
         let label = format!("UID FETCH {uid} BODY.PEEK[]<{offset}.{PIECE}> in {wire}");
-        let mut piece_len = None;
+        let mut piece: Option<(Option<u32>, u64)> = None;
         command::uid_fetch(
             &mut conn.session,
             &server,
@@ -197,42 +227,125 @@ async fn fetch_in_pieces(
             &label,
             timeout,
             |f| {
-                if let (Some(u), Some(piece)) = (f.uid, f.body) {
-                    if u == uid && piece_len.is_none() {
-                        body.extend_from_slice(piece);
-                        piece_len = Some(piece.len() as u64);
+                if let (Some(u), Some(data)) = (f.uid, f.body) {
+                    if u == uid && piece.is_none() {
+                        body.extend_from_slice(data);
+                        piece = Some((f.body_origin, data.len() as u64));
                     }
                 }
                 Ok(())
             },
         )
         .await?;
-        match piece_len {
-            // Gone before the first piece: vanished. Gone later: it changed under us, which
-            // an EXAMINEd message cannot; say so rather than copy half a message.
-            None if offset == 0 => return Ok(None),
-            None => {
-                return Err(Error::Protocol {
-                    server,
-                    message: format!("{wire} UID {uid} vanished after {offset} bytes were read"),
-                })
-            }
-            Some(n) if n > PIECE && offset == 0 => break, // the whole message, range ignored
-            Some(n) if n > PIECE => {
-                return Err(Error::Protocol {
-                    server,
-                    message: format!("{wire} UID {uid}: asked for {PIECE} bytes, got {n}"),
-                })
-            }
-            Some(n) if n < PIECE => break,
-            Some(_) if body.len() as u64 >= MAX_MESSAGE => {
-                return Err(Error::Protocol {
-                    server,
-                    message: format!("{wire} UID {uid} is larger than {MAX_MESSAGE} bytes"),
-                })
-            }
-            Some(_) => {}
+        let verdict = piece_verdict(offset, piece, body.len() as u64, limit);
+        match verdict {
+            PieceVerdict::More => {}
+            PieceVerdict::Done => return Ok(Piecewise::Body(body.freeze())),
+            PieceVerdict::Vanished => return Ok(Piecewise::Vanished),
+            PieceVerdict::Bad(why) => return Ok(Piecewise::Unreadable(why)),
         }
     }
-    Ok(Some(body.freeze()))
+}
+
+/// What to do after one piece.
+#[derive(Debug, PartialEq, Eq)]
+enum PieceVerdict {
+    /// Ask for the next piece.
+    More,
+    /// The message is complete.
+    Done,
+    /// The source no longer has it.
+    Vanished,
+    /// Something is wrong with this message's answers.
+    Bad(String),
+}
+
+/// Judges the answer to the piece asked at `offset`: `piece` is (origin the server named, bytes
+/// it sent), `None` when it sent no body; `total` is what the message holds now.
+fn piece_verdict(
+    offset: u64,
+    piece: Option<(Option<u32>, u64)>,
+    total: u64,
+    limit: u64,
+) -> PieceVerdict {
+    match piece {
+        None if offset == 0 => PieceVerdict::Vanished,
+        // Past the end after a full piece: the message was an exact multiple of PIECE.
+        None => PieceVerdict::Done,
+        // The whole message, the range ignored: fine at the start.
+        Some((None, n)) if offset == 0 && n > PIECE => PieceVerdict::Done,
+        Some((origin, _)) if offset > 0 && origin != Some(offset as u32) => {
+            PieceVerdict::Bad(format!(
+                "asked for bytes from {offset}, the server answered {}",
+                origin.map_or("without an origin".to_owned(), |o| format!("from {o}"))
+            ))
+        }
+        Some((_, n)) if n > PIECE => PieceVerdict::Bad(format!("asked for {PIECE} bytes, got {n}")),
+        Some((_, n)) if n < PIECE => PieceVerdict::Done,
+        Some(_) if total >= limit => PieceVerdict::Bad(format!(
+            "still sending after {total} bytes (RFC822.SIZE said much less)"
+        )),
+        Some(_) => PieceVerdict::More,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = PIECE;
+
+    #[test]
+    fn pieces_end_short_empty_or_absent_after_a_full_one() {
+        let limit = 100 * P;
+        assert_eq!(
+            piece_verdict(0, Some((Some(0), P)), P, limit),
+            PieceVerdict::More
+        );
+        assert_eq!(
+            piece_verdict(P, Some((Some(P as u32), 10)), P + 10, limit),
+            PieceVerdict::Done
+        );
+        // An exact multiple of PIECE: the next range is empty, or NIL, or left out.
+        assert_eq!(
+            piece_verdict(P, Some((Some(P as u32), 0)), P, limit),
+            PieceVerdict::Done
+        );
+        assert_eq!(piece_verdict(P, None, P, limit), PieceVerdict::Done);
+        assert_eq!(piece_verdict(0, None, 0, limit), PieceVerdict::Vanished);
+    }
+
+    #[test]
+    fn a_server_that_ignores_the_range_is_taken_whole_at_first_and_refused_later() {
+        let limit = 100 * P;
+        assert_eq!(
+            piece_verdict(0, Some((None, 3 * P)), 3 * P, limit),
+            PieceVerdict::Done
+        );
+        // Sending the first MiB again for every range would repeat it forever.
+        assert!(matches!(
+            piece_verdict(P, Some((Some(0), P)), 2 * P, limit),
+            PieceVerdict::Bad(_)
+        ));
+        assert!(matches!(
+            piece_verdict(P, Some((None, P)), 2 * P, limit),
+            PieceVerdict::Bad(_)
+        ));
+        assert!(matches!(
+            piece_verdict(P, Some((Some(P as u32), 2 * P)), 3 * P, limit),
+            PieceVerdict::Bad(_)
+        ));
+    }
+
+    #[test]
+    fn a_message_far_larger_than_announced_is_refused() {
+        assert!(matches!(
+            piece_verdict(9 * P, Some((Some(9 * P as u32), P)), 10 * P, 10 * P),
+            PieceVerdict::Bad(_)
+        ));
+        assert_eq!(
+            piece_verdict(8 * P, Some((Some(8 * P as u32), P)), 9 * P, 10 * P),
+            PieceVerdict::More
+        );
+    }
 }

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{folders_to_create, plan_folders, FolderPlan};
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
-use crate::report::{FolderReport, MailboxOutcome, MailboxReport, Phase, ProgressSink};
+use crate::report::{
+    FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase, ProgressSink,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -131,20 +133,33 @@ async fn run(
     let (sources, scans) = scan_all(sources, &plans, t).await?;
     let mut source_counts = vec![(0u64, 0u64); plans.len()];
     let mut all: Vec<MessageMeta> = Vec::new();
-    for scan in scans.into_iter().flatten() {
-        for m in scan {
+    let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
+    let mut failures = Vec::new();
+    for (folder, scan) in scans.into_iter().enumerate() {
+        let Some(scan) = scan else { continue };
+        for m in scan.messages {
             source_counts[m.folder].0 += 1;
             source_counts[m.folder].1 += m.size;
             all.push(m);
         }
+        // Messages whose metadata the source would not give: recorded, not copied.
+        for (uid, why) in scan.unreadable {
+            source_counts[folder].0 += 1;
+            tallies.entry(folder).or_default().failed_messages += 1;
+            failures.push(MessageFailure {
+                folder: plans[folder].source_name.clone(),
+                uid,
+                size: 0,
+                reason: format!("the source could not read its metadata: {why}"),
+            });
+        }
     }
     let planned_bytes: u64 = all.iter().map(|m| m.size).sum();
-    state.set_planned(all.len() as u64, planned_bytes);
+    state.set_planned(all.len() as u64 + failures.len() as u64, planned_bytes);
+    state.add_failed(failures.len() as u64);
     state.set_phase(Phase::Copying);
 
     let framing = framing_for(options, &dst.caps);
-    let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
-    let mut failures = Vec::new();
     let mut append_commands = 0;
     let mut dests = vec![dst];
     let mut sources = sources;
@@ -329,7 +344,7 @@ async fn copy_subscriptions(
     Ok(n)
 }
 
-type Scans = Vec<Option<Vec<MessageMeta>>>;
+type Scans = Vec<Option<discovery::FolderScan>>;
 
 /// Scans every folder, each connection taking the next unscanned folder.
 async fn scan_all(
@@ -352,13 +367,13 @@ async fn scan_all(
                 let server = conn.server.clone();
                 let scan =
                     discovery::scan_folder(&mut conn.session, &server, i, &wires[i], t).await?;
-                found.push((i, scan.messages));
+                found.push((i, scan));
             }
             Ok::<_, Error>((conn, found))
         });
     }
     let mut conns = Vec::new();
-    let mut scans: Scans = vec![None; plans.len()];
+    let mut scans: Scans = (0..plans.len()).map(|_| None).collect();
     while let Some(r) = set.join_next().await {
         let (conn, found) = r.map_err(|e| Error::Protocol {
             server: "scan".into(),

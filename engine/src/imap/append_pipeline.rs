@@ -8,7 +8,7 @@
 //! Invariant: a batch is reported `Ok` only after the server's tagged OK for its command.
 
 use super::append_framing::{frame_append, AppendItem, Segment};
-use super::connect::{imap_err, Session};
+use super::connect::{bounded_text, imap_err, read_error, Session};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use imap_proto::rfc4315::UidSetMember;
@@ -272,12 +272,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                         async_imap::error::Error::ConnectionLost,
                     ))
                 }
-                Ok(Err(source)) => {
-                    return Err(Error::Io {
-                        context: format!("{server}: APPEND read"),
-                        source,
-                    })
-                }
+                Ok(Err(source)) => return Err(read_error(&server, "APPEND read", source)),
                 Err(_) => {
                     return Err(Error::Timeout {
                         context: format!("{server}: APPEND"),
@@ -298,7 +293,9 @@ impl<'s, T> AppendPipeline<'s, T> {
                             }
                             _ => None,
                         }),
-                        _ => AppendVerdict::Refused(super::command::outcome_text(outcome)),
+                        _ => AppendVerdict::Refused(bounded_text(&super::command::outcome_text(
+                            outcome,
+                        ))),
                     };
                     return Ok(Event::Done {
                         tag: tag.0.clone(),

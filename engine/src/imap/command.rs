@@ -7,7 +7,7 @@
 //! and each response (not the whole command) races the timeout, so a long listing or a large
 //! FETCH fails only when it stops making progress.
 
-use super::connect::{imap_err, Session};
+use super::connect::{bounded_text, imap_err, read_error, Session};
 use crate::error::{Error, Result};
 use chrono::{DateTime, FixedOffset};
 use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, Status};
@@ -39,12 +39,7 @@ pub async fn run_checked(
                     async_imap::error::Error::ConnectionLost,
                 ))
             }
-            Ok(Err(source)) => {
-                return Err(Error::Io {
-                    context: format!("{server}: {label}"),
-                    source,
-                })
-            }
+            Ok(Err(source)) => return Err(read_error(server, label, source)),
             Err(_) => return Err(timed_out(server, label)),
         };
         match response.parsed() {
@@ -58,7 +53,7 @@ pub async fn run_checked(
                     _ => Err(Error::Command {
                         server: server.to_string(),
                         command: label.to_string(),
-                        message: outcome_text(outcome),
+                        message: bounded_text(&outcome_text(outcome)),
                     }),
                 };
             }
@@ -167,6 +162,8 @@ pub struct FetchedItem<'a> {
     pub flags: Option<Vec<String>>,
     /// `BODY[]` or `BODY[]<origin>`, also `RFC822`; `NIL` reads as absent.
     pub body: Option<&'a [u8]>,
+    /// The `<origin>` of a partial `BODY[]<origin>`, as the server named it.
+    pub body_origin: Option<u32>,
 }
 
 /// The items of one `* n FETCH (...)` response.
@@ -182,10 +179,13 @@ pub fn fetched_item<'a>(attributes: &'a [AttributeValue<'a>]) -> FetchedItem<'a>
             }
             AttributeValue::BodySection {
                 section: None,
+                index,
                 data: Some(data),
-                ..
+            } => {
+                item.body = Some(data.as_ref());
+                item.body_origin = *index;
             }
-            | AttributeValue::Rfc822(Some(data)) => item.body = Some(data.as_ref()),
+            AttributeValue::Rfc822(Some(data)) => item.body = Some(data.as_ref()),
             _ => {}
         }
     }
@@ -252,6 +252,7 @@ mod tests {
             "2020-02-02T03:04:05+00:00"
         );
         assert_eq!(item.body, Some(&b"abc"[..]));
+        assert_eq!(item.body_origin, Some(0));
         let nil = vec![AttributeValue::BodySection {
             section: None,
             index: None,

@@ -58,14 +58,37 @@ pub(crate) async fn timed<T>(
     }
 }
 
+/// Longest text of a server-caused error kept in our errors: async-imap puts the whole unparsed
+/// buffer into its parse errors, which can be megabytes of someone's mail.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// `text` cut to [`MAX_ERROR_TEXT`] characters, marked when cut.
+pub(crate) fn bounded_text(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_TEXT) {
+        Some((end, _)) => format!("{}... ({} bytes in all)", &text[..end], text.len()),
+        None => text.to_string(),
+    }
+}
+
+/// An I/O error from reading a response, with its text bounded (see [`bounded_text`]).
+pub(crate) fn read_error(server: &str, what: &str, source: std::io::Error) -> Error {
+    let text = source.to_string();
+    let source = if text.len() > MAX_ERROR_TEXT {
+        std::io::Error::new(source.kind(), bounded_text(&text))
+    } else {
+        source
+    };
+    Error::Io {
+        context: format!("{server}: {what}"),
+        source,
+    }
+}
+
 /// Maps an async-imap error from `command` to ours.
 pub(crate) fn imap_err(server: &str, command: &str, e: async_imap::error::Error) -> Error {
     use async_imap::error::Error as E;
     match e {
-        E::Io(source) => Error::Io {
-            context: format!("{server}: {command}"),
-            source,
-        },
+        E::Io(source) => read_error(server, command, source),
         E::ConnectionLost => Error::Io {
             context: format!("{server}: {command}"),
             source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection lost"),
@@ -73,11 +96,11 @@ pub(crate) fn imap_err(server: &str, command: &str, e: async_imap::error::Error)
         E::No(message) | E::Bad(message) => Error::Command {
             server: server.to_string(),
             command: command.to_string(),
-            message,
+            message: bounded_text(&message),
         },
         other => Error::Protocol {
             server: server.to_string(),
-            message: format!("{command}: {other}"),
+            message: bounded_text(&format!("{command}: {other}")),
         },
     }
 }
@@ -453,6 +476,18 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
         TcpStream::connect(addr).await.unwrap()
+    }
+
+    #[test]
+    fn server_text_in_errors_is_bounded() {
+        let short = "NO [SERVERBUG] Internal error";
+        assert_eq!(bounded_text(short), short);
+        let mail = "é".repeat(100_000);
+        let cut = bounded_text(&mail);
+        assert!(cut.chars().count() < 400, "{}", cut.len());
+        assert!(cut.ends_with("(200000 bytes in all)"), "{cut}");
+        let e = read_error("s", "FETCH", std::io::Error::other(mail));
+        assert!(e.to_string().len() < 1000);
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use super::command_parser::{Cursor, PResult, ParseError, SequenceSet};
 use super::fetch::{self, FetchItem};
 use super::response::{parse_internaldate, OutBuf};
 use super::session::{Reply, Session};
-use super::store::{FolderError, NewMessage, StoredMessage};
+use super::store::{Damage, FolderError, NewMessage, StoredMessage};
 
 /// Indices (0-based, ascending, unique) of `messages` whose UID is in `set`.
 fn uid_indices(messages: &[StoredMessage], set: &SequenceSet) -> Vec<usize> {
@@ -142,10 +142,16 @@ impl Session {
             }
         };
         let reads_content = items.iter().any(FetchItem::reads_content);
+        let reads_size = items.contains(&FetchItem::Size);
         let mut unreadable = false;
         for i in idx {
             let msg = &mut messages[i];
-            if reads_content && login.account.is_unreadable(&sel.name, msg.uid) {
+            let damaged = match login.account.damage(&sel.name, msg.uid) {
+                Some(Damage::Content) => reads_content,
+                Some(Damage::ContentAndSize) => reads_content || reads_size,
+                None => false,
+            };
+            if damaged {
                 unreadable = true;
                 continue;
             }

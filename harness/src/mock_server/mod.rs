@@ -37,4 +37,4 @@ mod store;
 pub use config::{Capabilities, MockConfig, MockTls};
 pub use listener::MockServer;
 pub use stats::MockStats;
-pub use store::{FolderInfo, MockStore, StoredMessage};
+pub use store::{Damage, FolderInfo, MockStore, StoredMessage};

@@ -8,7 +8,7 @@
 //! nobody created. IMAP `CREATE` instead creates missing parents as real folders, as Dovecot does.
 //! Creating a name that is a placeholder turns it into a real folder.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -31,9 +31,8 @@ struct StoreInner {
 pub(crate) struct Account {
     password: Mutex<String>,
     mailboxes: Mutex<Mailboxes>,
-    /// (folder, UID) of messages whose content the server cannot read: see
-    /// [`MockStore::make_unreadable`].
-    unreadable: Mutex<HashSet<(String, u32)>>,
+    /// (folder, UID) of damaged messages: see [`MockStore::make_unreadable`].
+    unreadable: Mutex<HashMap<(String, u32), Damage>>,
 }
 
 impl Account {
@@ -43,10 +42,13 @@ impl Account {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the content of `folder`'s message `uid` is unreadable.
-    pub(crate) fn is_unreadable(&self, folder: &str, uid: u32) -> bool {
-        let set = self.unreadable.lock().unwrap_or_else(|e| e.into_inner());
-        !set.is_empty() && set.contains(&(folder.to_string(), uid))
+    /// How `folder`'s message `uid` is damaged, if it is.
+    pub(crate) fn damage(&self, folder: &str, uid: u32) -> Option<Damage> {
+        let map = self.unreadable.lock().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return None;
+        }
+        map.get(&(folder.to_string(), uid)).copied()
     }
 }
 
@@ -69,6 +71,15 @@ pub struct FolderInfo {
     pub noselect: bool,
     /// Number of messages.
     pub messages: u32,
+}
+
+/// What of a damaged message the server cannot read ([`MockStore::make_unreadable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The content (BODY, RFC822, ENVELOPE): the metadata is in the index and still fetches.
+    Content,
+    /// The content and RFC822.SIZE (a size the index never cached must be read from the file).
+    ContentAndSize,
 }
 
 /// One stored message.
@@ -311,7 +322,7 @@ impl MockStore {
             Arc::new(Account {
                 password: Mutex::new(password.to_string()),
                 mailboxes: Mutex::new(Mailboxes::new(self.0.delimiter)),
-                unreadable: Mutex::new(HashSet::new()),
+                unreadable: Mutex::new(HashMap::new()),
             }),
         );
     }
@@ -421,16 +432,16 @@ impl MockStore {
         }
     }
 
-    /// Makes the content of a message unreadable, as a corrupt file makes it on a real server:
-    /// its metadata (UID, FLAGS, RFC822.SIZE, INTERNALDATE) still fetches, but a FETCH of its
-    /// content leaves it out and ends with `NO [SERVERBUG]`, as Dovecot does.
+    /// Damages a message as a corrupt file does on a real server: a FETCH of what `damage`
+    /// covers leaves the message out and ends with `NO [SERVERBUG]`, as Dovecot does; the rest
+    /// of the FETCH is answered.
     ///
     /// # Panics
     /// If the user is unknown.
-    pub fn make_unreadable(&self, user: &str, folder: &str, uid: u32) {
+    pub fn make_unreadable(&self, user: &str, folder: &str, uid: u32, damage: Damage) {
         let account = self.account_or_panic(user);
-        let mut set = account.unreadable.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert((folder.to_string(), uid));
+        let mut map = account.unreadable.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert((folder.to_string(), uid), damage);
     }
 
     /// All folders of `user` in name order, placeholders included; empty for an unknown user.
