@@ -305,15 +305,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                 Response::Data {
                     status: Status::Bye,
                     outcome,
-                } => {
-                    return Err(Error::Io {
-                        context: format!("{server}: APPEND"),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::ConnectionAborted,
-                            format!("server said BYE: {}", super::command::outcome_text(outcome)),
-                        ),
-                    })
-                }
+                } => return Err(super::command::bye(&server, "APPEND", outcome)),
                 _ => continue, // untagged EXISTS, alerts, ...: not ours
             }
         }

@@ -60,15 +60,7 @@ pub async fn run_checked(
             Response::Data {
                 status: Status::Bye,
                 outcome,
-            } => {
-                return Err(Error::Io {
-                    context: format!("{server}: {label}"),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        format!("server said BYE: {}", outcome_text(outcome)),
-                    ),
-                })
-            }
+            } => return Err(bye(server, label, outcome)),
             other => each(other)?,
         }
     }
@@ -88,6 +80,17 @@ pub fn outcome_text(outcome: &imap_proto::rfc3501::Outcome<'_>) -> String {
     };
     let text = outcome.information.as_deref().unwrap_or("refused");
     format!("{code}{text}")
+}
+
+/// The error for an untagged BYE during `label`: the server is closing the connection.
+pub fn bye(server: &str, label: &str, outcome: &imap_proto::rfc3501::Outcome<'_>) -> Error {
+    Error::Io {
+        context: format!("{server}: {label}"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!("server said BYE: {}", bounded_text(&outcome_text(outcome))),
+        ),
+    }
 }
 
 fn timed_out(server: &str, label: &str) -> Error {
