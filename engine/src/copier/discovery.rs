@@ -8,26 +8,13 @@ use crate::plan::order::{uid_set, MessageMeta};
 use std::collections::HashSet;
 use std::time::Duration;
 
-fn listed(entries: Vec<command::ListEntry>) -> Vec<ListedFolder> {
-    entries
-        .into_iter()
-        .map(|e| ListedFolder {
-            wire: e.wire,
-            delimiter: e.delimiter,
-            attributes: e.attributes,
-        })
-        .collect()
-}
-
 /// `LIST "" "*"`: every folder, with SPECIAL-USE attributes where the server has them.
 pub async fn list(
     session: &mut Session,
     server: &str,
     timeout: Duration,
 ) -> Result<Vec<ListedFolder>> {
-    Ok(listed(
-        command::list(session, server, "LIST", "\"\" \"*\"", timeout).await?,
-    ))
+    command::list(session, server, "LIST", "\"\" \"*\"", timeout).await
 }
 
 /// The hierarchy delimiter, from `LIST "" ""` (RFC 3501 6.3.8).

@@ -98,13 +98,7 @@ pub async fn run_fetcher(
                         .filter(|u| !by_uid.contains_key(u))
                         .collect();
                     for uid in missing {
-                        match fetch_whole(&mut conn, wire, &[uid], &mut by_uid, timeout).await {
-                            Ok(()) => {}
-                            Err(e) if e.disposition() == Disposition::SkipMessage => {
-                                refused.insert(uid, e.to_string());
-                            }
-                            Err(e) => return Err(e),
-                        }
+                        fetch_one(&mut conn, wire, uid, &mut by_uid, &mut refused, timeout).await?;
                     }
                 }
                 Err(e) => return Err(e),
@@ -122,13 +116,7 @@ pub async fn run_fetcher(
                 Err(e) if e.disposition() == Disposition::SkipMessage => {
                     // Refused in pieces (a server without partial FETCH, or a damaged file):
                     // one whole read decides, at the cost of holding it twice briefly.
-                    match fetch_whole(&mut conn, wire, &[m.uid], &mut by_uid, timeout).await {
-                        Ok(()) => {}
-                        Err(e) if e.disposition() == Disposition::SkipMessage => {
-                            refused.insert(m.uid, e.to_string());
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    fetch_one(&mut conn, wire, m.uid, &mut by_uid, &mut refused, timeout).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -182,6 +170,25 @@ async fn fetch_whole(
         },
     )
     .await
+}
+
+/// Reads one message whole; if the source refuses it, records why in `refused`. Only
+/// connection trouble is an error.
+async fn fetch_one(
+    conn: &mut Connection,
+    wire: &str,
+    uid: u32,
+    by_uid: &mut HashMap<u32, Bytes>,
+    refused: &mut HashMap<u32, String>,
+    timeout: Duration,
+) -> Result<()> {
+    match fetch_whole(conn, wire, &[uid], by_uid, timeout).await {
+        Err(e) if e.disposition() == Disposition::SkipMessage => {
+            refused.insert(uid, e.to_string());
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// What reading a message in pieces gave.

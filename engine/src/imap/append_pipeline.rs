@@ -8,7 +8,7 @@
 //! Invariant: a batch is reported `Ok` only after the server's tagged OK for its command.
 
 use super::append_framing::{frame_append, AppendItem, Segment};
-use super::connect::{bounded_text, imap_err, read_error, Session};
+use super::connect::{imap_err, read_error, Session};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use imap_proto::rfc4315::UidSetMember;
@@ -102,7 +102,7 @@ impl<'s, T> AppendPipeline<'s, T> {
     pub async fn send(&mut self, batch: AppendBatch<T>) -> Result<Vec<Completed<T>>> {
         let mut done = Vec::new();
         while self.inflight.len() >= self.depth {
-            done.push(self.complete_oldest().await?);
+            done.push(self.next_completion().await?);
         }
         let tag = format!("P{}", self.next_tag);
         self.next_tag += 1;
@@ -136,18 +136,11 @@ impl<'s, T> AppendPipeline<'s, T> {
         Ok(done)
     }
 
-    /// Waits for the oldest command in flight to complete. Cancel-safe: dropped before it
-    /// returns, nothing is lost (a partly read answer stays buffered in the session), so it can
-    /// race other work in `select!`. Call only with commands in flight.
-    pub async fn next_completion(&mut self) -> Result<Completed<T>> {
-        self.complete_oldest().await
-    }
-
     /// Waits for every command in flight.
     pub async fn finish(&mut self) -> Result<Vec<Completed<T>>> {
         let mut done = Vec::new();
         while !self.inflight.is_empty() {
-            done.push(self.complete_oldest().await?);
+            done.push(self.next_completion().await?);
         }
         Ok(done)
     }
@@ -233,7 +226,11 @@ impl<'s, T> AppendPipeline<'s, T> {
         }
     }
 
-    async fn complete_oldest(&mut self) -> Result<Completed<T>> {
+    /// Waits for the oldest command in flight to complete. Cancel-safe: dropped before it
+    /// returns, nothing is lost (a partly read answer stays buffered in the session, and the
+    /// in-flight list changes only once a whole answer is read), so it can race other work in
+    /// `select!`. Call only with commands in flight.
+    pub async fn next_completion(&mut self) -> Result<Completed<T>> {
         match self.next_event().await? {
             Event::Continue => Err(Error::Protocol {
                 server: self.server.clone(),
@@ -293,9 +290,7 @@ impl<'s, T> AppendPipeline<'s, T> {
                             }
                             _ => None,
                         }),
-                        _ => AppendVerdict::Refused(bounded_text(&super::command::outcome_text(
-                            outcome,
-                        ))),
+                        _ => AppendVerdict::Refused(super::command::outcome_text(outcome)),
                     };
                     return Ok(Event::Done {
                         tag: tag.0.clone(),

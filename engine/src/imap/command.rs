@@ -9,6 +9,7 @@
 
 use super::connect::{bounded_text, imap_err, read_error, Session};
 use crate::error::{Error, Result};
+use crate::plan::folders::ListedFolder;
 use chrono::{DateTime, FixedOffset};
 use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, Status};
 use std::time::Duration;
@@ -53,7 +54,7 @@ pub async fn run_checked(
                     _ => Err(Error::Command {
                         server: server.to_string(),
                         command: label.to_string(),
-                        message: bounded_text(&outcome_text(outcome)),
+                        message: outcome_text(outcome),
                     }),
                 };
             }
@@ -68,6 +69,7 @@ pub async fn run_checked(
 
 /// A completion's text with its response code as sent: imap-proto takes the codes it knows
 /// (`[TRYCREATE]`, `[ALERT]`, ...) out of the text, and [`Error::disposition`] reads them.
+/// Bounded like every server text we keep (see [`bounded_text`]).
 pub fn outcome_text(outcome: &imap_proto::rfc3501::Outcome<'_>) -> String {
     use imap_proto::ResponseCode as C;
     let code = match &outcome.code {
@@ -79,7 +81,7 @@ pub fn outcome_text(outcome: &imap_proto::rfc3501::Outcome<'_>) -> String {
         _ => "",
     };
     let text = outcome.information.as_deref().unwrap_or("refused");
-    format!("{code}{text}")
+    bounded_text(&format!("{code}{text}"))
 }
 
 /// The error for an untagged BYE during `label`: the server is closing the connection.
@@ -88,7 +90,7 @@ pub fn bye(server: &str, label: &str, outcome: &imap_proto::rfc3501::Outcome<'_>
         context: format!("{server}: {label}"),
         source: std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
-            format!("server said BYE: {}", bounded_text(&outcome_text(outcome))),
+            format!("server said BYE: {}", outcome_text(outcome)),
         ),
     }
 }
@@ -99,17 +101,6 @@ fn timed_out(server: &str, label: &str) -> Error {
     }
 }
 
-/// One folder of a LIST or LSUB answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEntry {
-    /// Name as on the wire (modified UTF-7).
-    pub wire: String,
-    /// Hierarchy delimiter; `None` for a flat namespace.
-    pub delimiter: Option<char>,
-    /// Attributes as text (`\Noselect`, `\Sent`, ...).
-    pub attributes: Vec<String>,
-}
-
 /// `LIST` or `LSUB` with `reference` and `pattern` as given (already quoted where needed).
 pub async fn list(
     session: &mut Session,
@@ -117,12 +108,12 @@ pub async fn list(
     verb: &str,
     reference_and_pattern: &str,
     timeout: Duration,
-) -> Result<Vec<ListEntry>> {
+) -> Result<Vec<ListedFolder>> {
     let mut out = Vec::new();
     let command = format!("{verb} {reference_and_pattern}");
     run_checked(session, server, &command, verb, timeout, |r| {
         if let Response::MailboxData(MailboxDatum::List(data)) = r {
-            out.push(ListEntry {
+            out.push(ListedFolder {
                 wire: data.name.to_string(),
                 delimiter: data.delimiter.as_deref().and_then(|d| d.chars().next()),
                 attributes: data.name_attributes.iter().map(attribute_text).collect(),

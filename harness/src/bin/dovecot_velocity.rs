@@ -242,9 +242,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
     for (index, (round, scenario)) in runs.iter().enumerate() {
         ensure!(!INTERRUPTED.load(Ordering::Relaxed), "interrupted");
         eprintln!("[{}/{}] {} ...", index + 1, runs.len(), scenario.name);
-        match bench.run_scenario(scenario) {
-            Ok(mut row) => {
-                row.round = *round;
+        match bench.run_scenario(scenario, *round) {
+            Ok(row) => {
                 eprintln!(
                     "      {:.2} s, {:.0} msgs/s, {:.1} MB/s, CPU {:.2} s, servers {:.2}+{:.2} s, \
                      RSS {:.1} MiB, verified",
@@ -292,14 +291,15 @@ fn run(options: &Options) -> anyhow::Result<()> {
 }
 
 impl Bench {
-    /// Runs one scenario against a fresh destination and returns its verified row.
-    fn run_scenario(&self, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
+    /// Runs one scenario (in round `round`) against a fresh destination and returns its
+    /// verified row.
+    fn run_scenario(&self, scenario: &Scenario, round: usize) -> anyhow::Result<ScenarioResult> {
         let dest = Dovecot::start(
             dovecot_config(&self.accounts, true, self.options.server_dir.as_deref()),
             &self.cert,
         )
         .context("starting the destination Dovecot")?;
-        let result = self.measure_against(scenario, &dest);
+        let result = self.measure_against(scenario, round, &dest);
         if result.is_err() {
             let log = self.log_path(scenario, "dovecot-dest.log");
             let _ = fs::write(&log, dest.log());
@@ -310,6 +310,7 @@ impl Bench {
     fn measure_against(
         &self,
         scenario: &Scenario,
+        round: usize,
         dest: &Dovecot,
     ) -> anyhow::Result<ScenarioResult> {
         let rtt_ms = if scenario.slow_link {
@@ -393,7 +394,7 @@ impl Bench {
         const MIB: f64 = 1024.0;
         Ok(ScenarioResult {
             scenario: scenario.name.to_owned(),
-            round: 1,
+            round,
             rtt_ms,
             messages: self.messages,
             bytes: self.bytes,
