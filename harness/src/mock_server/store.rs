@@ -432,9 +432,10 @@ impl MockStore {
         }
     }
 
-    /// Damages a message as a corrupt file does on a real server: a FETCH of what `damage`
-    /// covers leaves the message out and ends with `NO [SERVERBUG]`, as Dovecot does; the rest
-    /// of the FETCH is answered.
+    /// Damages a message as a corrupt file does on a server that can isolate the failure: a
+    /// FETCH of what `damage` covers leaves the message out and ends with `NO [SERVERBUG]`; the
+    /// rest of the FETCH is answered. (Dovecot 2.3 does not: on a truncated sdbox file it
+    /// answers `* BYE FETCH failed: Internal error occurred` and closes the connection.)
     ///
     /// # Panics
     /// If the user is unknown.
