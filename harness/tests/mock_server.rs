@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-async fn timed<F: Future>(f: F) -> F::Output {
+pub(crate) async fn timed<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(LIMIT, f)
         .await
         .expect("test timed out")
@@ -25,13 +25,13 @@ fn date(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
 }
 
-fn message(i: usize) -> Bytes {
+pub(crate) fn message(i: usize) -> Bytes {
     Bytes::from(format!(
         "From: a{i}@example.org\r\nTo: b@example.org\r\nSubject: message {i}\r\n\r\nbody {i}\r\n"
     ))
 }
 
-fn store_with_mail() -> MockStore {
+pub(crate) fn store_with_mail() -> MockStore {
     let store = MockStore::new('/');
     store.add_user("alice", "pw");
     store.add_admin("root", "secret");
@@ -62,7 +62,7 @@ fn store_with_mail() -> MockStore {
     store
 }
 
-fn plain(config: MockConfig) -> MockConfig {
+pub(crate) fn plain(config: MockConfig) -> MockConfig {
     MockConfig {
         tls: MockTls::Plain,
         ..config
@@ -247,41 +247,42 @@ async fn async_imap_over_tls_reads_and_writes_what_is_stored() {
 }
 
 /// A raw IMAP client for hostile tests.
-struct Raw<S> {
-    stream: S,
-    buf: Vec<u8>,
+pub(crate) struct Raw<S> {
+    pub(crate) stream: S,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
-    async fn send(&mut self, data: &[u8]) {
+    pub(crate) async fn send(&mut self, data: &[u8]) {
         self.stream.write_all(data).await.unwrap();
         self.stream.flush().await.unwrap();
     }
 
     /// Reads until a line starting with `prefix` is complete; returns everything up to it.
-    async fn until(&mut self, prefix: &str) -> String {
+    pub(crate) async fn until(&mut self, prefix: &str) -> String {
         loop {
-            let text = String::from_utf8_lossy(&self.buf).to_string();
             let mut start = 0;
-            for line in text.split_inclusive("\r\n") {
-                start += line.len();
-                if line.starts_with(prefix) && line.ends_with("\r\n") {
-                    self.buf.drain(..start);
-                    return text[..start].to_string();
+            while let Some(nl) = self.buf[start..].windows(2).position(|w| w == b"\r\n") {
+                let line = &self.buf[start..start + nl];
+                start += nl + 2;
+                if line.starts_with(prefix.as_bytes()) {
+                    let got: Vec<u8> = self.buf.drain(..start).collect();
+                    return String::from_utf8_lossy(&got).into_owned();
                 }
             }
             let mut chunk = vec![0u8; 65536];
             let n = self.stream.read(&mut chunk).await.unwrap();
             assert!(
                 n > 0,
-                "connection closed while waiting for {prefix:?}; got {text:?}"
+                "connection closed while waiting for {prefix:?}; got {:?}",
+                String::from_utf8_lossy(&self.buf)
             );
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 
     /// Reads until the server closes the connection; returns what came.
-    async fn until_closed(&mut self) -> String {
+    pub(crate) async fn until_closed(&mut self) -> String {
         let mut chunk = vec![0u8; 65536];
         loop {
             match self.stream.read(&mut chunk).await {
@@ -292,7 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
     }
 }
 
-async fn raw(server: &MockServer) -> Raw<TcpStream> {
+pub(crate) async fn raw(server: &MockServer) -> Raw<TcpStream> {
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let mut r = Raw {
         stream,
@@ -306,7 +307,7 @@ async fn raw(server: &MockServer) -> Raw<TcpStream> {
     r
 }
 
-async fn raw_logged_in(server: &MockServer) -> Raw<TcpStream> {
+pub(crate) async fn raw_logged_in(server: &MockServer) -> Raw<TcpStream> {
     let mut r = raw(server).await;
     r.send(b"l LOGIN alice pw\r\n").await;
     assert!(r.until("l ").await.contains("l OK"));

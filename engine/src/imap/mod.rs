@@ -22,4 +22,4 @@ pub use connect::{connect, ConnectOptions, Connection, Session, TlsClient};
 pub(crate) use connect::{imap_err, timed};
 pub use endpoint::{Endpoint, EndpointError, Security};
 pub use tls::TlsConfig;
-pub use transport::{Transport, WireCounters};
+pub use transport::{Io, Transport, WireCounters};

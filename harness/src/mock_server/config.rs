@@ -1,6 +1,10 @@
 //! How a mock server behaves: transport security, hierarchy delimiter, advertised extensions and
 //! limits. Plain data; the listener validates it when the server starts.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::faults::FaultPlan;
 use crate::certs::ServerCert;
 
 /// Configuration of one [`MockServer`](super::MockServer).
@@ -18,6 +22,14 @@ pub struct MockConfig {
     /// An APPEND of a bigger message is answered `NO [LIMIT]`, advertised or not (see
     /// [`Capabilities::appendlimit`] for what is advertised).
     pub max_message_size: Option<u64>,
+    /// Where to listen; the default is `127.0.0.1:0` (loopback, any free port).
+    pub bind: SocketAddr,
+    /// Latency, bandwidth, think time and throttling: how far away and how busy the server is.
+    pub shaping: Shaping,
+    /// Quota and connection caps.
+    pub limits: Limits,
+    /// Faults injected on purpose, deterministic from a seed.
+    pub faults: FaultPlan,
 }
 
 impl Default for MockConfig {
@@ -29,8 +41,115 @@ impl Default for MockConfig {
             delimiter: '/',
             caps: Capabilities::default(),
             max_message_size: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            shaping: Shaping::default(),
+            limits: Limits::default(),
+            faults: FaultPlan::default(),
         }
     }
+}
+
+/// How far away and how busy the server looks. The default is no shaping at all.
+#[derive(Clone, Debug, Default)]
+pub struct Shaping {
+    /// Added to every response before it leaves: the link's delay. Commands arrive at once, so
+    /// this is the whole round trip as the client sees it.
+    pub latency: Duration,
+    /// A cap on bytes per second, in each direction (a token bucket on the bytes).
+    pub bandwidth: Option<Bandwidth>,
+    /// Time the server spends on each command of a connection, one command after another.
+    pub think_time: Duration,
+    /// Commands per second a user may send before being refused.
+    pub throttle: Option<Throttle>,
+}
+
+impl Shaping {
+    /// Whether any shaping applies (the unshaped path writes straight to the socket).
+    pub(crate) fn is_active(&self) -> bool {
+        !self.latency.is_zero() || self.bandwidth.is_some() || !self.think_time.is_zero()
+    }
+}
+
+/// A bandwidth cap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bandwidth {
+    /// Bytes per second, in each direction.
+    pub bytes_per_second: u64,
+    /// Whether all connections share the cap (one link) or each has its own.
+    pub scope: Scope,
+}
+
+impl Bandwidth {
+    /// A cap of `mbit` megabits per second (10^6 bits) shared by the whole server.
+    pub fn mbit_per_server(mbit: f64) -> Self {
+        Bandwidth {
+            bytes_per_second: (mbit * 1e6 / 8.0).round().max(1.0) as u64,
+            scope: Scope::Server,
+        }
+    }
+}
+
+/// What a limit applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One budget for the whole server (a shared link).
+    Server,
+    /// One budget for each connection.
+    Connection,
+}
+
+/// Refuses a user's commands beyond a rate, as busy hosted servers do.
+#[derive(Clone, Debug)]
+pub struct Throttle {
+    /// Commands per second per user (over all of the user's connections) that pass; the rest
+    /// of that second are refused. Counted in whole-second windows.
+    pub commands_per_second: u32,
+    /// The backoff the refusal suggests.
+    pub backoff: Duration,
+    /// How the refusal reads.
+    pub reply: ThrottleReply,
+}
+
+/// The wording of a throttling refusal, after real servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThrottleReply {
+    /// Exchange Online: `NO Request is throttled. Suggested Backoff Time: N milliseconds`.
+    ExchangeBackoff,
+    /// Gmail: `NO [THROTTLED] ...`.
+    Throttled,
+    /// RFC 5530: `NO [UNAVAILABLE] ...`.
+    Unavailable,
+}
+
+impl ThrottleReply {
+    /// The text after `NO `.
+    pub(crate) fn text(self, backoff: Duration) -> String {
+        let ms = backoff.as_millis();
+        match self {
+            ThrottleReply::ExchangeBackoff => {
+                format!("Request is throttled. Suggested Backoff Time: {ms} milliseconds")
+            }
+            ThrottleReply::Throttled => {
+                format!("[THROTTLED] Too many commands; try again in {ms} milliseconds")
+            }
+            ThrottleReply::Unavailable => {
+                format!("[UNAVAILABLE] Server busy; try again in {ms} milliseconds")
+            }
+        }
+    }
+}
+
+/// Quota and connection caps. The default is no limit.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Storage per user, in bytes: an APPEND that would go over is answered `NO [OVERQUOTA]`,
+    /// and GETQUOTAROOT reports it.
+    pub quota_bytes: Option<u64>,
+    /// Logged-in connections per user at once; the next LOGIN is refused (Dovecot's
+    /// `mail_max_userip_connections`, Gmail's 15).
+    pub max_connections_per_user: Option<u32>,
+    /// Connections per client IP at once; the next one is greeted with BYE and closed.
+    pub max_connections_per_ip: Option<u32>,
 }
 
 /// Transport security of a mock server.
@@ -65,6 +184,12 @@ pub struct Capabilities {
     pub idle: bool,
     /// RFC 4959 SASL-IR: AUTHENTICATE with the initial response on the command line.
     pub sasl_ir: bool,
+    /// RFC 5256 SORT (ARRIVAL, DATE, SIZE, REVERSE).
+    pub sort: bool,
+    /// RFC 4978 COMPRESS=DEFLATE.
+    pub compress: bool,
+    /// RFC 2087 QUOTA: GETQUOTAROOT and GETQUOTA.
+    pub quota: bool,
 }
 
 impl Default for Capabilities {
@@ -78,6 +203,9 @@ impl Default for Capabilities {
             appendlimit: None,
             idle: true,
             sasl_ir: true,
+            sort: true,
+            compress: true,
+            quota: true,
         }
     }
 }
@@ -121,6 +249,15 @@ impl Capabilities {
         }
         if self.special_use {
             caps.push("SPECIAL-USE".into());
+        }
+        if self.sort {
+            caps.push("SORT".into());
+        }
+        if self.quota {
+            caps.push("QUOTA".into());
+        }
+        if self.compress && authenticated {
+            caps.push("COMPRESS=DEFLATE".into());
         }
         if let Some(limit) = self.appendlimit {
             caps.push(format!("APPENDLIMIT={limit}"));

@@ -62,6 +62,11 @@ pub(crate) struct Framer {
 }
 
 impl Framer {
+    /// Whether the input stopped in the middle of a literal of `command` (upper-case name).
+    pub(crate) fn in_literal_of(&self, command: &[u8]) -> bool {
+        self.literal_left > 0 && self.head.as_ref().is_some_and(|(_, c)| c == command)
+    }
+
     /// Finds the next event in `buf`, consuming what it covers; `None` means more bytes are
     /// needed. `check(command, len, non_sync)` decides whether a literal is accepted.
     pub(crate) fn next(

@@ -3,18 +3,22 @@
 //! aborts every connection task.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::audit::{AuditBudget, BudgetAudit};
 use super::config::{MockConfig, MockTls};
 use super::connection::Connection;
 use super::session::{Action, Session, Shared};
-use super::stats::{MockStats, StatsCollector};
+use super::stats::MockStats;
 use super::store::MockStore;
 use crate::certs::TestCa;
+use cutover_engine::imap::{Io, Transport};
+use tokio::io::AsyncWriteExt;
 
 type Acceptor = Arc<async_native_tls::TlsAcceptor>;
 
@@ -56,13 +60,11 @@ impl MockServer {
             let acceptor = native_tls::TlsAcceptor::new(identity).context("TLS acceptor")?;
             Some(Arc::new(async_native_tls::TlsAcceptor::from(acceptor)))
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("mock server: cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            config,
-            store,
-            stats: Arc::new(StatsCollector::default()),
-        });
+        let shared = Arc::new(Shared::new(config, store));
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), acceptor));
         Ok(MockServer {
             addr,
@@ -97,6 +99,21 @@ impl MockServer {
         self.shared.stats.snapshot()
     }
 
+    /// The budget audit: peak connections per user and per client IP, peak users per IP.
+    pub fn audit(&self) -> BudgetAudit {
+        self.shared.audit.snapshot()
+    }
+
+    /// The audit's violations of `budget`, one sentence each (empty when none).
+    pub fn budget_violations(&self, budget: &AuditBudget) -> Vec<String> {
+        self.audit().violations(budget)
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &MockConfig {
+        &self.shared.config
+    }
+
     /// The CA to trust when the server made its own certificate (`identity: None`).
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
@@ -111,11 +128,13 @@ impl Drop for MockServer {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Option<Acceptor>) {
     let mut connections = JoinSet::new();
+    let numbers = AtomicU64::new(0);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
-                connections.spawn(serve(tcp, shared.clone(), acceptor.clone()));
+                let Ok((tcp, peer)) = accepted else { continue };
+                let number = numbers.fetch_add(1, Ordering::Relaxed);
+                connections.spawn(serve(tcp, peer, number, shared.clone(), acceptor.clone()));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -123,33 +142,51 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, acceptor: Optio
 }
 
 /// Serves one connection to the end; errors just end it.
-async fn serve(tcp: TcpStream, shared: Arc<Shared>, acceptor: Option<Acceptor>) {
+async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    number: u64,
+    shared: Arc<Shared>,
+    acceptor: Option<Acceptor>,
+) {
     let _open = shared.stats.connection();
     let _ = tcp.set_nodelay(true);
-    let mut tcp = tcp;
     let result: anyhow::Result<()> = async {
-        match (shared.config.tls, acceptor) {
-            (MockTls::Implicit, Some(acceptor)) => {
-                let mut tls = acceptor.accept(tcp).await?;
-                let mut conn = Connection::new(Session::new(shared.clone(), true));
-                conn.greet();
-                conn.serve(&mut tls).await?;
-            }
-            (MockTls::StartTls, Some(acceptor)) => {
-                let mut conn = Connection::new(Session::new(shared.clone(), false));
-                conn.greet();
-                if conn.serve(&mut tcp).await? == Action::StartTls {
-                    let mut tls = acceptor.accept(tcp).await?;
+        let ip_cap = shared.config.limits.max_connections_per_ip;
+        let ticket = shared.audit.connect(peer.ip(), ip_cap);
+        let implicit = shared.config.tls == MockTls::Implicit;
+        let mut stream: Box<dyn Io> = match (&acceptor, implicit) {
+            (Some(acceptor), true) => Box::new(acceptor.accept(tcp).await?),
+            _ => Box::new(tcp),
+        };
+        let Ok(ticket) = ticket else {
+            stream
+                .write_all(b"* BYE Too many connections from your IP address.\r\n")
+                .await?;
+            let _ = stream.shutdown().await;
+            return Ok(());
+        };
+        let session = Session::new(shared.clone(), implicit, ticket.ip());
+        let mut conn = Connection::new(session, number);
+        conn.greet();
+        loop {
+            match conn.serve(&mut stream).await? {
+                Action::StartTls => {
+                    let Some(acceptor) = &acceptor else {
+                        anyhow::bail!("STARTTLS without a TLS acceptor")
+                    };
+                    stream = Box::new(acceptor.accept(stream).await?);
                     conn.session.tls_started();
-                    conn.serve(&mut tls).await?;
                 }
-            }
-            _ => {
-                let mut conn = Connection::new(Session::new(shared.clone(), false));
-                conn.greet();
-                conn.serve(&mut tcp).await?;
+                Action::Compress => {
+                    let mut transport = Transport::new(stream);
+                    transport.start_deflate();
+                    stream = Box::new(transport);
+                }
+                Action::Close | Action::Continue => break,
             }
         }
+        drop(ticket);
         Ok(())
     }
     .await;

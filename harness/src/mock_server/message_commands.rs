@@ -1,4 +1,4 @@
-//! Message commands: SEARCH, FETCH (and their UID forms), APPEND (with MULTIAPPEND).
+//! Message commands: SEARCH, FETCH (and their UID forms), UID SORT, APPEND (with MULTIAPPEND).
 
 use std::fmt::Write;
 
@@ -71,6 +71,86 @@ impl Session {
                 other => return Ok(Reply::No(format!("Unsupported search key {other}"))),
             }
         }
+    }
+
+    /// UID SORT (RFC 5256) by ARRIVAL, DATE (taken as INTERNALDATE too), SIZE, with REVERSE;
+    /// the search part as SEARCH takes it. Ties keep UID order.
+    pub(crate) fn sort(&mut self, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
+        c.sp()?;
+        let criteria = c.atom_list()?;
+        c.sp()?;
+        c.astring()?;
+        c.sp()?;
+        let (set, set_is_uid) = if c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
+            match c.keyword()?.as_str() {
+                "ALL" => (None, false),
+                "UID" => {
+                    c.sp()?;
+                    (Some(c.sequence_set()?), true)
+                }
+                other => return Ok(Reply::No(format!("Unsupported search key {other}"))),
+            }
+        } else {
+            (Some(c.sequence_set()?), false)
+        };
+        c.end()?;
+        #[derive(Clone, Copy)]
+        enum Key {
+            Arrival,
+            Size,
+        }
+        let mut keys = Vec::new();
+        let mut reverse = false;
+        for k in &criteria {
+            match k.to_ascii_uppercase().as_str() {
+                "REVERSE" => reverse = true,
+                "ARRIVAL" | "DATE" => keys.push((Key::Arrival, std::mem::take(&mut reverse))),
+                "SIZE" => keys.push((Key::Size, std::mem::take(&mut reverse))),
+                other => return Ok(Reply::Bad(format!("Unsupported sort key {other}"))),
+            }
+        }
+        if keys.is_empty() || reverse {
+            return Ok(Reply::Bad("Invalid sort criteria".into()));
+        }
+        let (login, sel) = self.login_mut();
+        let Some(sel) = sel else {
+            return Ok(Reply::Bad("No mailbox selected".into()));
+        };
+        let mut mb = login.account.mailboxes();
+        let Ok(folder) = mb.selectable(&sel.name) else {
+            return Ok(Reply::No("Mailbox is gone".into()));
+        };
+        let visible = &folder.messages[..(sel.exists as usize).min(folder.messages.len())];
+        let mut idx: Vec<usize> = match &set {
+            None => (0..visible.len()).collect(),
+            Some(s) if set_is_uid => uid_indices(visible, s),
+            Some(s) => {
+                let ranges = s.resolve(visible.len() as u32);
+                (0..visible.len())
+                    .filter(|&i| SequenceSet::contains(&ranges, i as u32 + 1))
+                    .collect()
+            }
+        };
+        idx.sort_by(|&a, &b| {
+            let (ma, mb) = (&visible[a], &visible[b]);
+            for &(key, rev) in &keys {
+                let ord = match key {
+                    Key::Arrival => ma.internaldate.cmp(&mb.internaldate),
+                    Key::Size => ma.body.len().cmp(&mb.body.len()),
+                };
+                let ord = if rev { ord.reverse() } else { ord };
+                if ord.is_ne() {
+                    return ord;
+                }
+            }
+            ma.uid.cmp(&mb.uid)
+        });
+        out.put(b"* SORT");
+        for i in idx {
+            let _ = write!(out, " {}", visible[i].uid);
+        }
+        out.put(b"\r\n");
+        Ok(Reply::Ok("Sort completed.".into()))
     }
 
     fn search_result(
@@ -222,9 +302,10 @@ impl Session {
         }
         let count = messages.len() as u64;
         let uidplus = self.shared.config.caps.uidplus;
+        let quota = self.shared.config.limits.quota_bytes;
         let stats = self.shared.stats.clone();
         let (login, _) = self.login_mut();
-        let result = login.account.mailboxes().append(&name, messages);
+        let result = login.account.mailboxes().append(&name, messages, quota);
         let reply = match result {
             Ok((uidvalidity, first, last)) => {
                 stats.appended(count);
@@ -241,6 +322,9 @@ impl Session {
                 }
             }
             Err(FolderError::NoSelect) => Reply::No("[CANNOT] Mailbox is not selectable.".into()),
+            Err(FolderError::OverQuota) => {
+                Reply::No("[OVERQUOTA] Quota exceeded (mailbox for user is full)".into())
+            }
             Err(_) => Reply::No("[TRYCREATE] Mailbox doesn't exist.".into()),
         };
         self.refresh_exists(out);

@@ -1,5 +1,9 @@
 //! An in-memory IMAP4rev1 server for demos, benchmarks and tests: real TLS on loopback,
-//! pipelining, LITERAL+/LITERAL-, MULTIAPPEND, UIDPLUS, SPECIAL-USE, admin logins.
+//! pipelining, LITERAL+/LITERAL-, MULTIAPPEND, UIDPLUS, SPECIAL-USE, SORT, QUOTA,
+//! COMPRESS=DEFLATE, admin logins; named profiles after real servers ([`MockProfile`]);
+//! shaping (latency, bandwidth, think time, throttling), quota and connection caps
+//! ([`Shaping`], [`Limits`]); seeded faults ([`FaultPlan`]); and a budget audit of who was
+//! connected from where ([`BudgetAudit`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -14,12 +18,15 @@
 //! ```
 //!
 //! Layout: `store` holds the data; `framing` and `command_parser` turn bytes into commands;
-//! `session` (with `mailbox_commands`, `message_commands`, `fetch`) is the I/O-free protocol
-//! state machine; `connection` is the per-connection read/write loop; `listener` accepts.
+//! `session` (with `mailbox_commands`, `message_commands`, `fetch`, `quota`) is the I/O-free
+//! protocol state machine; `connection` is the per-connection read/write loop, where `shaping`
+//! and `faults` apply; `audit` counts connections; `listener` accepts.
 
+mod audit;
 mod command_parser;
 mod config;
 mod connection;
+mod faults;
 mod fetch;
 mod framing;
 mod listener;
@@ -28,13 +35,21 @@ mod mailbox_list;
 mod message_commands;
 mod message_parts;
 mod mutf7;
+mod profile;
+mod quota;
 mod response;
 mod sasl;
 mod session;
+mod shaping;
 mod stats;
 mod store;
 
-pub use config::{Capabilities, MockConfig, MockTls};
+pub use audit::{AuditBudget, BudgetAudit};
+pub use config::{
+    Bandwidth, Capabilities, Limits, MockConfig, MockTls, Scope, Shaping, Throttle, ThrottleReply,
+};
+pub use faults::{Fault, FaultPlan, FaultRule};
 pub use listener::MockServer;
+pub use profile::MockProfile;
 pub use stats::MockStats;
 pub use store::{Damage, FolderInfo, MockStore, StoredMessage};

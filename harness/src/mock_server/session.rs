@@ -6,16 +6,19 @@
 //! in `message_commands.rs`.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::audit::{AuditState, UserTicket};
 use super::command_parser::{Cursor, PResult, ParseError};
 use super::config::{MockConfig, MockTls};
 use super::framing::{trim_eol, Event, Refusal};
 use super::mutf7;
 use super::response::OutBuf;
 use super::sasl;
+use super::shaping::{CommandWindows, LinkPacers};
 use super::stats::StatsCollector;
 use super::store::{Account, MockStore};
 
@@ -27,6 +30,33 @@ pub(crate) struct Shared {
     pub(crate) store: MockStore,
     /// Counters.
     pub(crate) stats: Arc<StatsCollector>,
+    /// Who is connected from where: peaks and caps.
+    pub(crate) audit: Arc<AuditState>,
+    /// Commands per user per second, for throttling.
+    pub(crate) windows: CommandWindows,
+    /// The link every connection shares, when the bandwidth cap is per server.
+    pub(crate) link: Option<LinkPacers>,
+    /// When the server started: throttling counts whole seconds from here.
+    pub(crate) started: tokio::time::Instant,
+}
+
+impl Shared {
+    /// Shared state for a server of `config` serving `store`.
+    pub(crate) fn new(config: MockConfig, store: MockStore) -> Self {
+        let link = config
+            .shaping
+            .bandwidth
+            .map(|b| LinkPacers::new(b.bytes_per_second));
+        Shared {
+            config,
+            store,
+            stats: Arc::new(StatsCollector::default()),
+            audit: Arc::new(AuditState::default()),
+            windows: CommandWindows::default(),
+            link,
+            started: tokio::time::Instant::now(),
+        }
+    }
 }
 
 /// What the connection loop does next.
@@ -38,6 +68,8 @@ pub(crate) enum Action {
     Close,
     /// Flush, drop buffered input, start TLS.
     StartTls,
+    /// Flush, then DEFLATE both directions (RFC 4978).
+    Compress,
 }
 
 /// The tagged completion of a command.
@@ -54,6 +86,10 @@ pub(crate) enum Reply {
 pub(crate) struct Login {
     /// The data of the user the session acts as.
     pub(crate) account: Arc<Account>,
+    /// The user's name, as counted by the audit and throttling.
+    pub(crate) user: String,
+    /// Counts this connection as the user's until the session ends.
+    _audit: UserTicket,
 }
 
 /// The selected folder.
@@ -87,16 +123,20 @@ pub(crate) struct Session {
     pub(crate) state: State,
     pub(crate) tls_active: bool,
     pending: Pending,
+    client_ip: IpAddr,
+    compressed: bool,
 }
 
 impl Session {
-    /// A new session; `tls_active` for implicit TLS.
-    pub(crate) fn new(shared: Arc<Shared>, tls_active: bool) -> Self {
+    /// A new session for a client at `client_ip`; `tls_active` for implicit TLS.
+    pub(crate) fn new(shared: Arc<Shared>, tls_active: bool, client_ip: IpAddr) -> Self {
         Session {
             shared,
             state: State::NotAuthenticated,
             tls_active,
             pending: Pending::None,
+            client_ip,
+            compressed: false,
         }
     }
 
@@ -276,8 +316,20 @@ impl Session {
             "UID FETCH",
             "APPEND",
             "IDLE",
+            "UID SORT",
+            "COMPRESS",
+            "GETQUOTAROOT",
+            "GETQUOTA",
         ];
-        let known = KNOWN.contains(&name) && (name != "IDLE" || self.shared.config.caps.idle);
+        let caps = &self.shared.config.caps;
+        let known = KNOWN.contains(&name)
+            && match name {
+                "IDLE" => caps.idle,
+                "UID SORT" => caps.sort,
+                "COMPRESS" => caps.compress,
+                "GETQUOTAROOT" | "GETQUOTA" => caps.quota,
+                _ => true,
+            };
         self.shared
             .stats
             .command(if known { name } else { "UNKNOWN" });
@@ -295,7 +347,14 @@ impl Session {
         );
         let needs_selected = matches!(
             name,
-            "CLOSE" | "UNSELECT" | "CHECK" | "SEARCH" | "UID SEARCH" | "FETCH" | "UID FETCH"
+            "CLOSE"
+                | "UNSELECT"
+                | "CHECK"
+                | "SEARCH"
+                | "UID SEARCH"
+                | "FETCH"
+                | "UID FETCH"
+                | "UID SORT"
         );
         if (needs_auth && !authenticated) || (needs_selected && !selected) {
             return Ok(Some((
@@ -308,6 +367,9 @@ impl Session {
                 Reply::Bad("Already authenticated".into()),
                 Action::Continue,
             )));
+        }
+        if let Some(refusal) = self.throttled(name) {
+            return Ok(Some((Reply::No(refusal), Action::Continue)));
         }
         let reply = match name {
             "CAPABILITY" => {
@@ -375,9 +437,42 @@ impl Session {
             "SEARCH" | "UID SEARCH" => self.search(name == "UID SEARCH", c, out)?,
             "FETCH" | "UID FETCH" => self.fetch(name == "UID FETCH", c, out)?,
             "APPEND" => self.append(c, out)?,
+            "UID SORT" => self.sort(c, out)?,
+            "GETQUOTAROOT" => self.getquotaroot(c, out)?,
+            "GETQUOTA" => self.getquota(c, out)?,
+            "COMPRESS" => {
+                c.sp()?;
+                let mechanism = c.keyword()?;
+                c.end()?;
+                if self.compressed {
+                    Reply::No("[COMPRESSIONACTIVE] DEFLATE is already on".into())
+                } else if mechanism != "DEFLATE" {
+                    Reply::No(format!("Unsupported compression mechanism {mechanism}"))
+                } else {
+                    self.compressed = true;
+                    return Ok(Some((Reply::Ok("DEFLATE active".into()), Action::Compress)));
+                }
+            }
             _ => Reply::Bad("Unknown command".into()),
         };
         Ok(Some((reply, Action::Continue)))
+    }
+
+    /// The refusal text when the user is over the throttling rate; LOGOUT always passes.
+    fn throttled(&self, name: &str) -> Option<String> {
+        let throttle = self.shared.config.shaping.throttle.as_ref()?;
+        let State::Authenticated(login, _) = &self.state else {
+            return None;
+        };
+        if name == "LOGOUT" {
+            return None;
+        }
+        let second = self.shared.started.elapsed().as_secs();
+        let admitted = self
+            .shared
+            .windows
+            .admit(&login.user, second, throttle.commands_per_second);
+        (!admitted).then(|| throttle.reply.text(throttle.backoff))
     }
 
     /// The store's hierarchy delimiter.
@@ -465,7 +560,24 @@ impl Session {
             self.shared.stats.login_failed();
             return Reply::No("[AUTHENTICATIONFAILED] Authentication failed.".into());
         };
-        self.state = State::Authenticated(Login { account }, None);
+        let cap = self.shared.config.limits.max_connections_per_user;
+        let ticket = match self.shared.audit.login(self.client_ip, &user, cap) {
+            Ok(t) => t,
+            Err(over) => {
+                return Reply::No(format!(
+                    "[UNAVAILABLE] Maximum number of connections for this user exceeded ({})",
+                    over.0
+                ))
+            }
+        };
+        self.state = State::Authenticated(
+            Login {
+                account,
+                user,
+                _audit: ticket,
+            },
+            None,
+        );
         Reply::Ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
     }
 

@@ -131,6 +131,8 @@ pub(crate) enum FolderError {
     NoSelect,
     /// It exists already.
     Exists,
+    /// The user's quota would be exceeded.
+    OverQuota,
     /// The name is empty or has an empty hierarchy level.
     BadName,
 }
@@ -140,6 +142,8 @@ pub(crate) struct Mailboxes {
     delimiter: char,
     next_uidvalidity: u32,
     pub(crate) folders: BTreeMap<String, Folder>,
+    /// Bytes of every stored message, for the quota.
+    used_bytes: u64,
 }
 
 impl Mailboxes {
@@ -149,6 +153,7 @@ impl Mailboxes {
             delimiter,
             next_uidvalidity: seed.max(1),
             folders: BTreeMap::new(),
+            used_bytes: 0,
         };
         mb.insert("INBOX".into(), None, true, false);
         mb
@@ -248,12 +253,25 @@ impl Mailboxes {
             .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
-    /// Appends all messages or none; returns (uidvalidity, first uid, last uid).
+    /// Bytes stored over all folders.
+    pub(crate) fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// Appends all messages or none; returns (uidvalidity, first uid, last uid). With a
+    /// `quota`, refuses (`OverQuota`) what would take the user's storage over it.
     pub(crate) fn append(
         &mut self,
         folder: &str,
         messages: Vec<NewMessage>,
+        quota: Option<u64>,
     ) -> Result<(u32, u32, u32), FolderError> {
+        let adding: u64 = messages.iter().map(|m| m.body.len() as u64).sum();
+        self.selectable(folder)?;
+        if quota.is_some_and(|q| self.used_bytes + adding > q) {
+            return Err(FolderError::OverQuota);
+        }
+        self.used_bytes += adding;
         let f = self.selectable(folder)?;
         let first = f.uidnext;
         for m in messages {
@@ -426,7 +444,7 @@ impl MockStore {
             internaldate,
             body,
         };
-        match mb.append(folder, vec![message]) {
+        match mb.append(folder, vec![message], None) {
             Ok((_, uid, _)) => uid,
             Err(e) => panic!("mock store: cannot append to {folder:?}: {e:?}"),
         }
