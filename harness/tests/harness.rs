@@ -1,4 +1,5 @@
 //! The harness's integration tests, in one binary.
 
+mod mbsync;
 mod mock_server;
 mod mock_shaping;
