@@ -22,6 +22,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Migrate a generated corpus between two in-process servers and verify the result.
     Demo(DemoArgs),
+    /// Measure migration velocity: named scenarios against shaped mock servers.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `cutover migrate`.

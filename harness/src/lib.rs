@@ -6,7 +6,9 @@
 //! - [`dovecot`]: throwaway Dovecot servers on loopback, one per test.
 //! - [`imap_account`]: engine-independent IMAP helpers to seed and snapshot test accounts.
 //! - [`process_cpu`]: CPU time of a server's process group, for the velocity bench.
-//! - [`mock_server`]: an in-memory IMAP server (TLS, pipelining, MULTIAPPEND) for demos, benches, tests.
+//! - [`mock_server`]: an in-memory IMAP server (TLS, pipelining, MULTIAPPEND) for demos, benches, tests,
+//!   shaped (latency, bandwidth, throttling), faulty on purpose, auditing connection budgets.
+//! - [`scenarios`]: the velocity benchmark (`cutover bench`): named scenarios against shaped mocks.
 //! - [`velocity`]: the pieces of the `dovecot-velocity` benchmark (cutover and mbsync, two Dovecots).
 
 pub mod certs;
@@ -16,4 +18,5 @@ pub mod dovecot;
 pub mod imap_account;
 pub mod mock_server;
 pub mod process_cpu;
+pub mod scenarios;
 pub mod velocity;

@@ -377,3 +377,24 @@ async fn compress_deflate_switches_both_directions() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_shaped_server_sends_the_continuation_for_a_synchronizing_literal() {
+    timed(async {
+        let server = server_with(MockConfig {
+            shaping: Shaping {
+                latency: Duration::from_millis(10),
+                ..Shaping::default()
+            },
+            ..MockProfile::Gmail.config()
+        })
+        .await;
+        let mut r = raw_logged_in(&server).await;
+        r.send(b"a APPEND Sent {12}\r\n").await;
+        assert!(r.until("+ ").await.starts_with("+ Ready"));
+        r.send(b"Subject: x\r\n\r\n").await;
+        assert!(r.until("a ").await.contains("a OK"));
+        assert_eq!(server.store().messages("alice", "Sent").len(), 1);
+    })
+    .await
+}

@@ -232,6 +232,12 @@ impl Connection {
                     return Ok(action);
                 }
             }
+            // A continuation (`+ Ready`) made while framing a literal goes out now: the client
+            // waits for it before sending the literal.
+            if !self.output.is_empty() {
+                let at = self.busy_until.max(Instant::now()) + shaping.latency;
+                send(Out::Answer(at, self.output.take())).await?;
+            }
             // Faults due now strike even while the client is quiet or mid-command.
             if let Some(stop) = self.strike(&send).await? {
                 return Ok(stop);

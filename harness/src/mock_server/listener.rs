@@ -151,6 +151,9 @@ async fn serve(
 ) {
     let _open = shared.stats.connection();
     let _ = tcp.set_nodelay(true);
+    // Count the socket's bytes, under TLS and DEFLATE: what crossed the wire.
+    let tcp = Transport::new(Box::new(tcp));
+    let wire = tcp.counters();
     let result: anyhow::Result<()> = async {
         let ip_cap = shared.config.limits.max_connections_per_ip;
         let ticket = shared.audit.connect(peer.ip(), ip_cap);
@@ -190,6 +193,10 @@ async fn serve(
         Ok(())
     }
     .await;
+    shared.stats.wire(
+        wire.read.load(Ordering::Relaxed),
+        wire.written.load(Ordering::Relaxed),
+    );
     if let Err(e) = result {
         tracing::debug!("mock IMAP connection ended: {e:#}");
     }

@@ -21,6 +21,10 @@ pub struct MockStats {
     pub appended_messages: u64,
     /// LOGIN and AUTHENTICATE attempts refused for bad credentials.
     pub logins_failed: u64,
+    /// Bytes received on the TCP sockets of closed connections (TLS and DEFLATE included).
+    pub wire_bytes_in: u64,
+    /// Bytes sent on the TCP sockets of closed connections.
+    pub wire_bytes_out: u64,
 }
 
 /// The live counters behind [`MockStats`].
@@ -32,6 +36,8 @@ pub(crate) struct StatsCollector {
     commands: Mutex<HashMap<String, u64>>,
     appended: AtomicU64,
     logins_failed: AtomicU64,
+    wire_in: AtomicU64,
+    wire_out: AtomicU64,
 }
 
 impl StatsCollector {
@@ -59,6 +65,12 @@ impl StatsCollector {
         self.appended.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Adds a closed connection's socket bytes.
+    pub(crate) fn wire(&self, bytes_in: u64, bytes_out: u64) {
+        self.wire_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.wire_out.fetch_add(bytes_out, Ordering::Relaxed);
+    }
+
     /// Counts a refused login.
     pub(crate) fn login_failed(&self) {
         self.logins_failed.fetch_add(1, Ordering::Relaxed);
@@ -77,6 +89,8 @@ impl StatsCollector {
                 .clone(),
             appended_messages: self.appended.load(Ordering::Relaxed),
             logins_failed: self.logins_failed.load(Ordering::Relaxed),
+            wire_bytes_in: self.wire_in.load(Ordering::Relaxed),
+            wire_bytes_out: self.wire_out.load(Ordering::Relaxed),
         }
     }
 }

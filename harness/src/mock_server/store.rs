@@ -463,6 +463,14 @@ impl MockStore {
         map.insert((folder.to_string(), uid), damage);
     }
 
+    /// Every user's name, sorted.
+    pub fn users(&self) -> Vec<String> {
+        let accounts = self.0.accounts.read().unwrap_or_else(|e| e.into_inner());
+        let mut users: Vec<String> = accounts.keys().cloned().collect();
+        users.sort();
+        users
+    }
+
     /// All folders of `user` in name order, placeholders included; empty for an unknown user.
     pub fn folders(&self, user: &str) -> Vec<FolderInfo> {
         let Some(account) = self.account(user) else {

@@ -1,0 +1,264 @@
+//! Runs one scenario: generates its mail, starts a shaped source and destination mock with a
+//! throwaway CA, runs `cutover migrate` between them as a measured child process (wall time,
+//! CPU, peak RSS), then reads the report, the servers' wire counters and budget audits, and
+//! checks that every message arrived.
+//!
+//! The client runs in its own process so its CPU and memory are its own, not the servers'.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::catalogue::Scenario;
+use super::results::ScenarioResult;
+use crate::certs::TestCa;
+use crate::corpus::{generate, MailboxCorpus};
+use crate::mock_server::{
+    AuditBudget, Bandwidth, MockConfig, MockProfile, MockServer, MockStore, Shaping,
+};
+use crate::velocity::measure::{run_measured, MeasuredCommand};
+
+/// The destination admin that acts for every mailbox.
+const ADMIN: &str = "bench-admin";
+/// How long the servers may take to see every connection closed after the client exits.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Where and with what a scenario runs.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The `cutover` binary to measure. It must also act as the measuring wrapper
+    /// (`velocity::measure::WRAPPER_ARG`), as the `cutover` command does.
+    pub cutover: PathBuf,
+    /// A directory for each scenario's files (users, CA, logs, report).
+    pub work_dir: PathBuf,
+    /// A scenario's client run longer than this fails.
+    pub timeout: Duration,
+}
+
+/// Runs `scenario` and measures it.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    options: &BenchOptions,
+) -> anyhow::Result<ScenarioResult> {
+    let dir = options.work_dir.join(scenario.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let spec = scenario.corpus.clone();
+    let corpus = tokio::task::spawn_blocking(move || generate(&spec))
+        .await
+        .context("corpus generator")?;
+
+    let ca = TestCa::new()?;
+    let cert = ca.server_cert(&["localhost", "127.0.0.1"])?;
+    let admin_password = format!("bench-{}-{}", scenario.name, std::process::id());
+    let source_store = MockStore::new('/');
+    let dest_store = MockStore::new('/');
+    dest_store.add_admin(ADMIN, &admin_password);
+    let mut users_csv =
+        String::from("SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n");
+    for mailbox in &corpus.mailboxes {
+        let password = format!("{admin_password}-{}", mailbox.user);
+        source_store.add_user(&mailbox.user, &password);
+        dest_store.add_user(&mailbox.user, &format!("{password}-unused"));
+        fill(&source_store, mailbox, scenario.one_folder);
+        users_csv.push_str(&format!("{u},{u},{password},{u}\n", u = mailbox.user));
+    }
+    let mail_bytes: u64 = corpus.total_bytes();
+    let messages = corpus.total_messages() as u64;
+    drop(corpus);
+
+    let shaping = Shaping {
+        latency: scenario.rtt,
+        bandwidth: scenario.bandwidth_mbit.map(Bandwidth::mbit_per_server),
+        ..Shaping::default()
+    };
+    let source_config = MockConfig {
+        identity: Some(cert.clone()),
+        shaping: shaping.clone(),
+        ..MockProfile::Dovecot.config()
+    };
+    let dest_config = MockConfig {
+        identity: Some(cert),
+        shaping: Shaping {
+            throttle: scenario
+                .throttle
+                .map(|(rate, backoff)| scenario.profile.throttle(rate, backoff)),
+            ..shaping
+        },
+        ..scenario.profile.config()
+    };
+    let source = MockServer::start(source_config, source_store.clone()).await?;
+    let dest = MockServer::start(dest_config, dest_store.clone()).await?;
+
+    let ca_file = dir.join("ca.pem");
+    let users_file = dir.join("users.csv");
+    let password_file = dir.join("admin-password");
+    let report_file = dir.join("report.json");
+    let log = dir.join("cutover.log");
+    write_private(&ca_file, ca.ca_pem().as_bytes())?;
+    write_private(&users_file, users_csv.as_bytes())?;
+    write_private(&password_file, admin_password.as_bytes())?;
+    let _ = std::fs::remove_file(&report_file);
+    let _ = std::fs::remove_file(&log);
+    let conns = scenario.connections_per_mailbox.to_string();
+    let args: Vec<String> = vec![
+        "migrate".into(),
+        "--users".into(),
+        users_file.display().to_string(),
+        "--source".into(),
+        format!("imaps://127.0.0.1:{}", source.addr().port()),
+        "--dest".into(),
+        format!("imaps://127.0.0.1:{}", dest.addr().port()),
+        "--dest-admin".into(),
+        ADMIN.into(),
+        "--dest-admin-password-file".into(),
+        password_file.display().to_string(),
+        "--ca-file".into(),
+        ca_file.display().to_string(),
+        "--parallel".into(),
+        scenario.parallel.to_string(),
+        "--source-connections".into(),
+        conns.clone(),
+        "--dest-connections".into(),
+        conns,
+        "--report".into(),
+        report_file.display().to_string(),
+        "--quiet".into(),
+    ];
+    let command = MeasuredCommand {
+        label: format!("cutover migrate ({})", scenario.name),
+        program: options.cutover.clone(),
+        args: args.into_iter().map(Into::into).collect(),
+        log: log.clone(),
+    };
+    let (scratch, timeout) = (dir.clone(), options.timeout);
+    let usage = tokio::task::spawn_blocking(move || {
+        run_measured(&[command], &scratch, timeout, &AtomicBool::new(false))
+    })
+    .await
+    .context("measuring thread")??;
+
+    drain(&source).await;
+    drain(&dest).await;
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&report_file)
+            .with_context(|| format!("reading {}", report_file.display()))?,
+    )
+    .with_context(|| format!("parsing {}", report_file.display()))?;
+    let totals = &report["totals"];
+    let copied = totals["messages"].as_u64().unwrap_or(0);
+    let copied_bytes = totals["bytes"].as_u64().unwrap_or(0);
+    let failed_messages = totals["failed_messages"].as_u64().unwrap_or(0);
+    let verified = copied == messages
+        && copied_bytes == mail_bytes
+        && counts(&source_store) == counts(&dest_store);
+
+    let wall_s = usage.wall.as_secs_f64().max(1e-9);
+    let cpu_s = usage.user_s() + usage.sys_s();
+    let (s_stats, d_stats) = (source.stats(), dest.stats());
+    let wire_bytes = s_stats.wire_bytes_in
+        + s_stats.wire_bytes_out
+        + d_stats.wire_bytes_in
+        + d_stats.wire_bytes_out;
+    let (s_audit, d_audit) = (source.audit(), dest.audit());
+    let mut budget_violations = Vec::new();
+    for (side, audit) in [("source", &s_audit), ("destination", &d_audit)] {
+        budget_violations.extend(
+            audit
+                .violations(&AuditBudget::default())
+                .into_iter()
+                .map(|v| format!("{side}: {v}")),
+        );
+    }
+    let mailboxes = scenario.corpus.mailboxes as u64;
+    Ok(ScenarioResult {
+        scenario: scenario.name.to_string(),
+        profile: scenario.profile.name().to_string(),
+        rtt_ms: scenario.rtt.as_secs_f64() * 1e3,
+        bandwidth_mbit: scenario.bandwidth_mbit,
+        mailboxes,
+        parallel: scenario.parallel as u64,
+        connections_per_mailbox: scenario.connections_per_mailbox as u64,
+        messages: copied,
+        failed_messages,
+        mail_bytes: copied_bytes,
+        wall_s,
+        msgs_per_s: copied as f64 / wall_s,
+        mb_per_s: copied_bytes as f64 / 1e6 / wall_s,
+        gb_per_h: copied_bytes as f64 / 1e9 / wall_s * 3600.0,
+        mailboxes_per_h: mailboxes as f64 / wall_s * 3600.0,
+        wire_bytes,
+        wire_per_mail_byte: wire_bytes as f64 / (copied_bytes.max(1)) as f64,
+        cpu_s_per_1k_msgs: cpu_s / (copied.max(1) as f64) * 1000.0,
+        peak_rss_mib: usage.rss_max_kib() as f64 / 1024.0,
+        peak_connections_per_user: s_audit
+            .max_connections_per_user()
+            .max(d_audit.max_connections_per_user()),
+        peak_connections_per_ip: s_audit
+            .max_connections_per_ip()
+            .max(d_audit.max_connections_per_ip()),
+        peak_users_per_ip: s_audit.max_users_per_ip().max(d_audit.max_users_per_ip()),
+        budget_violations,
+        verified,
+    })
+}
+
+/// Puts a generated mailbox into the source store (all into INBOX with `one_folder`).
+fn fill(store: &MockStore, mailbox: &MailboxCorpus, one_folder: bool) {
+    for folder in &mailbox.folders {
+        let name = if one_folder {
+            "INBOX"
+        } else {
+            folder.name.as_str()
+        };
+        if name != "INBOX" {
+            store.create_folder(&mailbox.user, name, folder.special_use, folder.subscribed);
+        }
+        for m in &folder.messages {
+            let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
+            store.append(&mailbox.user, name, &flags, m.internaldate, m.body.clone());
+        }
+    }
+}
+
+/// Messages per user over all folders, sorted by user.
+fn counts(store: &MockStore) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = store
+        .users()
+        .into_iter()
+        .map(|user| {
+            let n = store
+                .folders(&user)
+                .iter()
+                .map(|f| u64::from(f.messages))
+                .sum();
+            (user, n)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until the server has seen every connection close, so its counters are final.
+async fn drain(server: &MockServer) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while server.stats().current_connections > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes a file only its owner can read: it may hold passwords.
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))
+}
