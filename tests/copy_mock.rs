@@ -1,6 +1,7 @@
 //! The copier against the in-process mock server, for what Dovecot cannot show: a server with
 //! only LITERAL- (which refuses a non-synchronizing literal over 4,096 bytes), a server with only
-//! synchronizing literals and no MULTIAPPEND, an APPENDLIMIT, and a 50 MB message.
+//! synchronizing literals and no MULTIAPPEND, an APPENDLIMIT, a 50 MB message, and a
+//! destination that throttles.
 
 use chrono::{FixedOffset, TimeZone};
 use cutover_engine::report::{MailboxOutcome, NoProgress};
@@ -10,7 +11,7 @@ use cutover_engine::{
 };
 use cutover_harness::certs::{ServerCert, TestCa};
 use cutover_harness::mock_server::{
-    Capabilities, Damage, MockConfig, MockServer, MockStore, MockTls,
+    Capabilities, Damage, MockConfig, MockProfile, MockServer, MockStore, MockTls, Shaping,
 };
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -287,6 +288,40 @@ async fn a_message_the_source_cannot_read_is_recorded_and_the_rest_are_copied() 
         // Everything else arrived intact.
         let sent: usize = contents(dest.store()).iter().map(|(_, m)| m.len()).sum();
         assert_eq!(sent, n - 3);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_destination_slows_the_copy_but_loses_nothing() {
+    within(async {
+        let ca = TestCa::new().unwrap();
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+        let (store, n) = source_store(false);
+        let source = start(&cert, store.clone(), Capabilities::default(), None).await;
+        // Exchange Online as a destination: one APPEND per message, and at most 15 commands per
+        // second for the user before "Request is throttled. Suggested Backoff Time: ...".
+        let profile = MockProfile::ExchangeOnline;
+        let config = MockConfig {
+            identity: Some(cert.clone()),
+            shaping: Shaping {
+                throttle: Some(profile.throttle(15, Duration::from_millis(150))),
+                ..Shaping::default()
+            },
+            ..profile.config()
+        };
+        let dest = MockServer::start(config, dest_store()).await.unwrap();
+
+        let report = copy(&ca, &source, &dest).await;
+        let m = &report.mailboxes[0];
+        assert_eq!(m.outcome, MailboxOutcome::Completed, "{:?}", m.outcome);
+        assert!(m.failures.is_empty(), "{:?}", m.failures);
+        assert!(
+            dest.stats().throttled_commands > 0,
+            "the destination throttled"
+        );
+        assert_eq!(contents(dest.store()), contents(&store));
+        assert_eq!(m.copied_messages as usize, n);
     })
     .await
 }

@@ -7,6 +7,11 @@
 //! go out after the batches already in flight, so the messages of a refused batch land after
 //! somewhat older ones: newest-first order holds everywhere else. Undoing that would mean not
 //! pipelining, for a case that skips a message anyway.
+//!
+//! A throttled refusal (`[THROTTLED]`, `[UNAVAILABLE]`, "Suggested Backoff Time") is not the
+//! message's fault: the batch is sent again after the server's suggested backoff, or an
+//! exponential one, and the writer pauses meanwhile. When nothing has been stored for
+//! [`MAX_THROTTLED_FOR`] of refusals, the mailbox stops with the server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
 use super::progress_state::ProgressState;
@@ -17,6 +22,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// How long a writer goes on being throttled, with nothing stored, before the mailbox stops.
+pub const MAX_THROTTLED_FOR: Duration = Duration::from_secs(600);
+/// First backoff when the server suggests none; doubled per refusal in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest backoff, suggested or not.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// How this writer frames APPENDs.
 #[derive(Debug, Clone)]
@@ -77,6 +89,37 @@ struct Tallies<'a> {
     source_names: &'a [String],
     progress: &'a ProgressState,
     server: String,
+    /// Since when every answer has been a throttled refusal (`None`: the last one stored).
+    throttled_since: Option<tokio::time::Instant>,
+    /// Pauses taken since the last stored batch: the exponent of the backoff.
+    pauses_in_a_row: u32,
+    /// Wait this long before sending again (set by a throttled refusal).
+    pause: Option<Duration>,
+}
+
+/// The backoff a throttling server suggests ("Suggested Backoff Time: N milliseconds", as
+/// Exchange Online words it), if it suggests one.
+fn suggested_backoff(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("backoff time:")? + "backoff time:".len();
+    let digits: String = lower[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().map(Duration::from_millis)
+}
+
+/// The pause after the `n`th throttled refusal in a row (from 1): the server's suggestion, or
+/// an exponential backoff; plus up to a quarter of jitter so writers do not retry in step.
+fn throttle_pause(text: &str, n: u32) -> Duration {
+    let base = suggested_backoff(text)
+        .unwrap_or_else(|| FIRST_BACKOFF.saturating_mul(1 << n.saturating_sub(1).min(16)))
+        .min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
 
 impl Tallies<'_> {
@@ -122,6 +165,8 @@ impl Tallies<'_> {
                 t.copied_messages += batch.items.len() as u64;
                 t.copied_bytes += bytes;
                 self.commands += 1;
+                self.throttled_since = None;
+                self.pauses_in_a_row = 0;
                 self.progress.add_copied(batch.items.len() as u64, bytes);
                 Ok(())
             }
@@ -131,6 +176,24 @@ impl Tallies<'_> {
                     command: format!("APPEND to {}", batch.mailbox_wire),
                     message: text.clone(),
                 };
+                let throttled = err.disposition() == Disposition::Retry;
+                let since = match throttled {
+                    true => *self
+                        .throttled_since
+                        .get_or_insert_with(tokio::time::Instant::now),
+                    false => tokio::time::Instant::now(),
+                };
+                if throttled && since.elapsed() < MAX_THROTTLED_FOR {
+                    let pause = throttle_pause(&text, self.pauses_in_a_row + 1);
+                    tracing::debug!(
+                        server = %self.server,
+                        ?pause,
+                        "destination throttled an APPEND: {text}"
+                    );
+                    self.pause = Some(self.pause.map_or(pause, |p| p.max(pause)));
+                    resend.push_back(batch);
+                    return Ok(());
+                }
                 if err.disposition() != Disposition::SkipMessage {
                     return Err(err);
                 }
@@ -184,6 +247,10 @@ async fn submit(
 ) -> Result<()> {
     let mut queue = VecDeque::from([batch]);
     while let Some(b) = queue.pop_front() {
+        if let Some(pause) = tallies.pause.take() {
+            tallies.pauses_in_a_row += 1;
+            tokio::time::sleep(pause).await;
+        }
         for c in pipeline.send(b).await? {
             tallies.complete(c, &mut queue)?;
         }
@@ -228,6 +295,9 @@ pub async fn run_appender(
         source_names: &source_names,
         progress: &progress,
         server: server.clone(),
+        throttled_since: None,
+        pauses_in_a_row: 0,
+        pause: None,
     };
     {
         let mut pipeline = AppendPipeline::new(
@@ -409,4 +479,28 @@ async fn write_window(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_suggested_backoff_is_read() {
+        let exo = "Request is throttled. Suggested Backoff Time: 1500 milliseconds";
+        assert_eq!(suggested_backoff(exo), Some(Duration::from_millis(1500)));
+        assert_eq!(suggested_backoff("[THROTTLED] slow down"), None);
+        let p = throttle_pause(exo, 5);
+        assert!(p >= Duration::from_millis(1500) && p <= Duration::from_millis(1875));
+    }
+
+    #[test]
+    fn without_a_suggestion_the_backoff_doubles_up_to_a_cap() {
+        let text = "[THROTTLED] slow down";
+        let first = throttle_pause(text, 1);
+        assert!(first >= FIRST_BACKOFF && first <= FIRST_BACKOFF.mul_f64(1.25));
+        let third = throttle_pause(text, 3);
+        assert!(third >= FIRST_BACKOFF * 4);
+        assert!(throttle_pause(text, 40) <= MAX_BACKOFF.mul_f64(1.25));
+    }
 }

@@ -472,7 +472,11 @@ impl Session {
             .shared
             .windows
             .admit(&login.user, second, throttle.commands_per_second);
-        (!admitted).then(|| throttle.reply.text(throttle.backoff))
+        if admitted {
+            return None;
+        }
+        self.shared.stats.throttled();
+        Some(throttle.reply.text(throttle.backoff))
     }
 
     /// The store's hierarchy delimiter.

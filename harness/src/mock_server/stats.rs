@@ -21,6 +21,8 @@ pub struct MockStats {
     pub appended_messages: u64,
     /// LOGIN and AUTHENTICATE attempts refused for bad credentials.
     pub logins_failed: u64,
+    /// Commands refused by throttling.
+    pub throttled_commands: u64,
     /// Bytes received on the TCP sockets of closed connections (TLS and DEFLATE included).
     pub wire_bytes_in: u64,
     /// Bytes sent on the TCP sockets of closed connections.
@@ -38,6 +40,7 @@ pub(crate) struct StatsCollector {
     logins_failed: AtomicU64,
     wire_in: AtomicU64,
     wire_out: AtomicU64,
+    throttled: AtomicU64,
 }
 
 impl StatsCollector {
@@ -71,6 +74,11 @@ impl StatsCollector {
         self.wire_out.fetch_add(bytes_out, Ordering::Relaxed);
     }
 
+    /// Counts a command refused by throttling.
+    pub(crate) fn throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a refused login.
     pub(crate) fn login_failed(&self) {
         self.logins_failed.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +97,7 @@ impl StatsCollector {
                 .clone(),
             appended_messages: self.appended.load(Ordering::Relaxed),
             logins_failed: self.logins_failed.load(Ordering::Relaxed),
+            throttled_commands: self.throttled.load(Ordering::Relaxed),
             wire_bytes_in: self.wire_in.load(Ordering::Relaxed),
             wire_bytes_out: self.wire_out.load(Ordering::Relaxed),
         }
