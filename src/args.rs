@@ -22,6 +22,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Migrate a generated corpus between two in-process servers and verify the result.
     Demo(DemoArgs),
+    /// Pre-flight: read each mailbox of a CSV list (read-only) and report folders, counts,
+    /// sizes, item thresholds, quota and message size limits.
+    Assess(crate::assess::AssessArgs),
 }
 
 /// Flags of `cutover migrate`.
