@@ -253,13 +253,21 @@ pub async fn run(settings: AssessSettings) -> anyhow::Result<bool> {
 
     print!("{}", assess_table::render(&mailboxes));
     if let Some(path) = &settings.json {
-        let json = serde_json::to_vec_pretty(&serde_json::json!({ "mailboxes": mailboxes }))
-            .context("cannot serialise the assessment")?;
+        let json = serde_json::to_vec_pretty(&AssessmentFile {
+            mailboxes: &mailboxes,
+        })
+        .context("cannot serialise the assessment")?;
         write_atomically(path, &json)
             .with_context(|| format!("cannot write the assessment {}", path.display()))?;
         println!("assessment written to {}", path.display());
     }
     Ok(mailboxes.iter().all(MailboxAssessment::complete))
+}
+
+/// The `--json` file: `{"mailboxes": [...]}`, fields in declaration order.
+#[derive(serde::Serialize)]
+struct AssessmentFile<'a> {
+    mailboxes: &'a [MailboxAssessment],
 }
 
 /// `--dest-quota` and `--max-message-size`, which override what the destination says.

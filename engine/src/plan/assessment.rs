@@ -361,12 +361,14 @@ impl MailboxAssessment {
         }
         if self.over_quota {
             let limit = self.dest_quota_bytes.unwrap_or(0);
-            let used = self.dest_quota_used_bytes.unwrap_or(0);
+            let used = match self.dest_quota_used_bytes {
+                Some(used) if used > 0 => format!(" ({} already in use)", format_bytes(used)),
+                _ => String::new(),
+            };
             out.push(format!(
-                "{id}: {} does not fit the destination quota of {} ({} already in use)",
+                "{id}: {} does not fit the destination quota of {}{used}",
                 format_bytes(self.bytes),
                 format_bytes(limit),
-                format_bytes(used)
             ));
         }
         if let (Some(first), Some(limit)) = (self.over_size_limit.first(), self.max_message_bytes) {
@@ -560,7 +562,9 @@ mod tests {
         assert!(
             warnings[0].contains("\"INBOX\" holds 20002 items, over the Inbox threshold of 20000")
         );
-        assert!(warnings[1].contains("does not fit the destination quota of 19.5 KiB"));
+        assert!(warnings[1].ends_with(
+            "15.7 KiB does not fit the destination quota of 19.5 KiB (4.9 KiB already in use)"
+        ));
         assert!(warnings[2].contains("3 message(s) over the destination's size limit of 1000 B; the largest is 8.8 KiB (UID 3 in \"Archive\")"));
     }
 
