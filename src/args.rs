@@ -24,6 +24,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure migration velocity: named scenarios against shaped mock servers.
     Bench(crate::bench::BenchArgs),
+    /// Pre-flight: read each mailbox of a CSV list (read-only) and report folders, counts,
+    /// sizes, item thresholds, quota and message size limits.
+    Assess(crate::assess::AssessArgs),
 }
 
 /// Flags of `cutover migrate`.

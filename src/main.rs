@@ -1,7 +1,11 @@
 //! The `cutover` command: `migrate` moves the mailboxes of a CSV list, `demo` shows it on
-//! in-process servers. Exit status: 0 every message copied, 1 something was not, 2 bad input.
+//! in-process servers, `assess` reads them beforehand, `bench` measures velocity against shaped
+//! mock servers. Exit status: 0 every message copied (or
+//! every mailbox assessed), 1 something was not, 2 bad input.
 
 mod args;
+mod assess;
+mod assess_table;
 mod bench;
 mod demo;
 mod migrate;
@@ -47,6 +51,12 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Assess(args) => {
+            match assess::AssessSettings::from_args(&args, |name| std::env::var(name).ok()) {
+                Ok(settings) => runtime.block_on(assess::run(settings)),
+                Err(bad) => return bad_input(&bad),
+            }
+        }
     };
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -13,7 +13,8 @@ pub fn write_report(path: &Path, report: &BatchReport) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the report {}", path.display()))
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Writes `data` and a final newline to `path` atomically (temp file, fsync, rename).
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -6,7 +6,7 @@
 //! [`Secret`]s and only their emptiness is checked.
 
 use crate::args::{Append, Compress, LoginForm, MigrateArgs, TuningArgs};
-use cutover_engine::plan::mailbox_list::parse_mailbox_list;
+use cutover_engine::plan::mailbox_list::{parse_mailbox_list, MailboxRow};
 use cutover_engine::{
     Account, AppendMode, Auth, CompressMode, CopyOptions, Endpoint, MailboxJob, ProxyLoginForm,
     Secret, Security, TlsConfig,
@@ -72,7 +72,9 @@ impl MigrateSettings {
         if args.dest_admin.trim().is_empty() {
             problems.push("--dest-admin is empty".into());
         }
-        let login_form = login_form(args).map_err(|p| problems.push(p)).ok();
+        let login_form = login_form(args.dest_login_form, &args.master_separator)
+            .map_err(|p| problems.push(p))
+            .ok();
         let admin_password = admin_password(args.dest_admin_password_file.as_deref(), &env)
             .map_err(|p| problems.push(p))
             .ok();
@@ -87,46 +89,17 @@ impl MigrateSettings {
         }
 
         let origin = args.users.display().to_string();
-        let rows = match std::fs::read(&args.users) {
-            Err(e) => {
-                problems.push(format!("cannot read the mailbox list {origin}: {e}"));
-                None
-            }
-            Ok(data) => match parse_mailbox_list(&data, &origin) {
-                Ok(rows) => Some(rows),
-                Err(e) => {
-                    problems.extend(e.to_string().lines().map(str::to_string));
-                    None
-                }
-            },
-        };
+        let rows = read_mailbox_list(&args.users, &mut problems);
 
         let mut jobs = Vec::new();
-        for row in rows.iter().flatten() {
-            if row.source_root_folder.is_some() {
-                problems.push(format!(
-                    "{origin}:{}: SourceRootFolder is not supported yet; leave it empty",
-                    row.line
-                ));
-            }
-            let endpoint = match (&row.source_server, &source) {
-                (Some(endpoint), _) => {
-                    if endpoint.security == Security::Plain && !args.allow_plaintext {
-                        problems.push(format!("{origin}:{}: {}", row.line, plaintext(endpoint)));
-                        continue;
-                    }
-                    endpoint.clone()
-                }
-                (None, Some(endpoint)) => endpoint.clone(),
-                (None, None) => {
-                    if args.source.is_none() {
-                        problems.push(format!(
-                            "{origin}:{}: no SourceServer for {:?} and no --source",
-                            row.line, row.source_identity
-                        ));
-                    }
-                    continue;
-                }
+        for row in &rows {
+            let source_flag = SourceFlag {
+                given: args.source.is_some(),
+                endpoint: source.as_ref(),
+                allow_plaintext: args.allow_plaintext,
+            };
+            let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
+                continue;
             };
             let (Some(dest), Some(form), Some(password)) = (&dest, login_form, &admin_password)
             else {
@@ -162,6 +135,71 @@ impl MigrateSettings {
     }
 }
 
+/// Reads and parses the mailbox list at `path`, adding every problem (none holds a password).
+pub(crate) fn read_mailbox_list(path: &Path, problems: &mut Vec<String>) -> Vec<MailboxRow> {
+    let origin = path.display().to_string();
+    match std::fs::read(path) {
+        Err(e) => {
+            problems.push(format!("cannot read the mailbox list {origin}: {e}"));
+            Vec::new()
+        }
+        Ok(data) => match parse_mailbox_list(&data, &origin) {
+            Ok(rows) => rows,
+            Err(e) => {
+                problems.extend(e.to_string().lines().map(str::to_string));
+                Vec::new()
+            }
+        },
+    }
+}
+
+/// The `--source` flag as validated, and what it means for each row of the mailbox list.
+pub(crate) struct SourceFlag<'a> {
+    /// Whether `--source` was given at all (a bad one is reported once, not per row).
+    pub given: bool,
+    /// The parsed `--source`, if it parsed.
+    pub endpoint: Option<&'a Endpoint>,
+    /// `--allow-plaintext`.
+    pub allow_plaintext: bool,
+}
+
+impl SourceFlag<'_> {
+    /// The source server of `row` (its SourceServer, else `--source`), or `None` with the
+    /// problem added. `origin` names the list in messages.
+    pub fn endpoint_for(
+        &self,
+        row: &MailboxRow,
+        origin: &str,
+        problems: &mut Vec<String>,
+    ) -> Option<Endpoint> {
+        if row.source_root_folder.is_some() {
+            problems.push(format!(
+                "{origin}:{}: SourceRootFolder is not supported yet; leave it empty",
+                row.line
+            ));
+        }
+        match (&row.source_server, self.endpoint) {
+            (Some(endpoint), _) => {
+                if endpoint.security == Security::Plain && !self.allow_plaintext {
+                    problems.push(format!("{origin}:{}: {}", row.line, plaintext(endpoint)));
+                    return None;
+                }
+                Some(endpoint.clone())
+            }
+            (None, Some(endpoint)) => Some(endpoint.clone()),
+            (None, None) => {
+                if !self.given {
+                    problems.push(format!(
+                        "{origin}:{}: no SourceServer for {:?} and no --source",
+                        row.line, row.source_identity
+                    ));
+                }
+                None
+            }
+        }
+    }
+}
+
 fn plaintext(endpoint: &Endpoint) -> String {
     format!(
         "{endpoint} is cleartext (passwords and mail unencrypted); pass --allow-plaintext to allow it"
@@ -169,7 +207,7 @@ fn plaintext(endpoint: &Endpoint) -> String {
 }
 
 /// Parses a server flag, refusing cleartext unless allowed.
-fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<Endpoint, String> {
+pub(crate) fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<Endpoint, String> {
     let endpoint: Endpoint = text.parse().map_err(|e| format!("{flag}: {e}"))?;
     if endpoint.security == Security::Plain && !allow_plaintext {
         return Err(format!("{flag}: {}", plaintext(&endpoint)));
@@ -177,18 +215,18 @@ fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<Endpoint, Str
     Ok(endpoint)
 }
 
-fn login_form(args: &MigrateArgs) -> Result<ProxyLoginForm, String> {
-    match args.dest_login_form {
+/// The destination login form from `--dest-login-form` and `--master-separator`.
+pub(crate) fn login_form(form: LoginForm, separator: &str) -> Result<ProxyLoginForm, String> {
+    match form {
         LoginForm::Authzid => Ok(ProxyLoginForm::Authzid),
         LoginForm::MasterSeparator => {
-            let mut chars = args.master_separator.chars();
+            let mut chars = separator.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) if !c.is_whitespace() && !c.is_control() => {
                     Ok(ProxyLoginForm::MasterSeparator(c))
                 }
                 _ => Err(format!(
-                    "--master-separator must be one visible character, not {:?}",
-                    args.master_separator
+                    "--master-separator must be one visible character, not {separator:?}"
                 )),
             }
         }
@@ -196,7 +234,7 @@ fn login_form(args: &MigrateArgs) -> Result<ProxyLoginForm, String> {
 }
 
 /// The destination admin's password: the first line of the file, else the environment.
-fn admin_password(
+pub(crate) fn admin_password(
     file: Option<&Path>,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Secret, String> {
@@ -237,7 +275,8 @@ fn admin_password(
     Ok(password)
 }
 
-fn tls_config(
+/// Certificate checking from `--ca-file` and `--danger-accept-invalid-certs`.
+pub(crate) fn tls_config(
     ca_file: Option<&Path>,
     danger_accept_invalid_certs: bool,
 ) -> Result<TlsConfig, String> {

@@ -9,7 +9,7 @@ const CSV_PASSWORD: &str = "Corr3ct-Horse-Battery";
 const ADMIN_PASSWORD: &str = "Adm1n-Staple";
 
 /// Runs the binary, panicking if it takes longer than `limit`.
-fn run_with_timeout(command: &mut Command, limit: Duration) -> Output {
+pub(crate) fn run_with_timeout(command: &mut Command, limit: Duration) -> Output {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,5 +1,6 @@
 //! cutover's integration tests: one binary, one module per area.
 
+mod assess;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;

@@ -1,6 +1,7 @@
-//! The copy pipeline and the batch runner.
+//! The copy pipeline, the batch runner, and the read-only assessment that comes before them.
 
 mod appender;
+pub mod assess;
 mod batch;
 mod discovery;
 mod fetcher;

@@ -1,5 +1,5 @@
-//! IMAP connections: addresses, TLS, STARTTLS, COMPRESS, login methods, folder names, and the
-//! pipelined APPEND path that async-imap does not have.
+//! IMAP connections: addresses, TLS, STARTTLS, COMPRESS, login methods, folder names, quotas,
+//! and the pipelined APPEND path that async-imap does not have.
 
 mod append_framing;
 mod append_pipeline;
@@ -9,6 +9,7 @@ pub mod command;
 mod connect;
 mod endpoint;
 pub mod mutf7;
+pub mod quota;
 mod tls;
 mod transport;
 

@@ -1,0 +1,66 @@
+//! The network half of the pre-flight assessment: read what a source mailbox holds and what the
+//! destination allows, changing nothing on either side. The decisions are pure, in
+//! [`crate::plan::assessment`].
+//!
+//! Source: one connection, LIST, then per selectable folder EXAMINE (never SELECT) and a
+//! metadata UID FETCH (UID INTERNALDATE RFC822.SIZE FLAGS): no body is read, no flag is set.
+//! Destination: one connection, CAPABILITY (APPENDLIMIT, RFC 7889) and `GETQUOTAROOT "INBOX"`
+//! (RFC 2087) when QUOTA is offered.
+
+use super::discovery;
+use super::job::Account;
+use crate::error::Result;
+use crate::imap::mutf7;
+use crate::imap::quota::storage_quota;
+use crate::imap::{connect, ConnectOptions};
+use crate::plan::assessment::{DestLimits, FolderInventory, MailboxInventory, MessageSize};
+
+/// Reads every selectable folder of the source mailbox: counts, sizes, the largest message, and
+/// the messages larger than `keep_over` bytes (to check against a size limit).
+pub async fn inventory_mailbox(
+    account: &Account,
+    opts: &ConnectOptions,
+    keep_over: Option<u64>,
+) -> Result<MailboxInventory> {
+    let t = opts.timeout;
+    let mut conn = connect(account, opts).await?;
+    let server = conn.server.clone();
+    let listed = discovery::list(&mut conn.session, &server, t).await?;
+    let mut inventory = MailboxInventory::default();
+    for (index, folder) in listed.iter().filter(|f| f.selectable()).enumerate() {
+        let scan =
+            discovery::scan_folder(&mut conn.session, &server, index, &folder.wire, t).await?;
+        inventory.folders.push(FolderInventory::from_sizes(
+            mutf7::decode_lossless(&folder.wire),
+            folder.delimiter,
+            folder.special_use().map(str::to_string),
+            scan.messages.iter().map(|m| MessageSize {
+                uid: m.uid,
+                bytes: m.size,
+            }),
+            keep_over,
+            scan.unreadable.len() as u64,
+        ));
+    }
+    conn.logout(t).await;
+    Ok(inventory)
+}
+
+/// Reads the destination's limits for the mailbox `account` opens: its tightest storage quota
+/// (none when the server offers no QUOTA) and its APPENDLIMIT.
+pub async fn destination_limits(account: &Account, opts: &ConnectOptions) -> Result<DestLimits> {
+    let t = opts.timeout;
+    let mut conn = connect(account, opts).await?;
+    let server = conn.server.clone();
+    let quota = if conn.caps.all.iter().any(|c| c == "QUOTA") {
+        storage_quota(&mut conn.session, &server, "INBOX", t).await?
+    } else {
+        None
+    };
+    let limits = DestLimits {
+        quota,
+        max_message_bytes: conn.caps.append_limit,
+    };
+    conn.logout(t).await;
+    Ok(limits)
+}
