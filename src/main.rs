@@ -1,7 +1,7 @@
 //! The `cutover` command: `migrate` moves the mailboxes of a CSV list, `demo` shows it on
 //! in-process servers, `assess` reads them beforehand, `bench` measures velocity against shaped
-//! mock servers. Exit status: 0 every message copied (or
-//! every mailbox assessed), 1 something was not, 2 bad input.
+//! mock servers. Exit status: 0 every message copied (or every mailbox assessed), 1 something
+//! was not, 2 bad input.
 
 mod args;
 mod assess;

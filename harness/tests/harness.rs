@@ -3,3 +3,4 @@
 mod mbsync;
 mod mock_server;
 mod mock_shaping;
+mod serve;
