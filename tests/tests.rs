@@ -1,6 +1,7 @@
 //! cutover's integration tests: one binary, one module per area.
 
 mod assess;
+mod bench;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;
