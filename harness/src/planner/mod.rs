@@ -1,0 +1,9 @@
+//! The capacity planner behind `cutover plan`: how long a migration takes and how to batch it.
+//!
+//! - [`units`]: `200Mbit`, `40ms`, `48h`, `4GB` as operators type them.
+//! - [`inventory`]: the mailboxes to move, from `cutover assess --json` or a CSV.
+
+pub mod inventory;
+pub mod units;
+
+pub use inventory::{Inventory, InventoryError, MailboxSize};
