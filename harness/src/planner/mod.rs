@@ -2,8 +2,11 @@
 //!
 //! - [`units`]: `200Mbit`, `40ms`, `48h`, `4GB` as operators type them.
 //! - [`inventory`]: the mailboxes to move, from `cutover assess --json` or a CSV.
+//! - [`model`]: the velocity model, fitted from benchmark samples.
 
 pub mod inventory;
+pub mod model;
 pub mod units;
 
 pub use inventory::{Inventory, InventoryError, MailboxSize};
+pub use model::{FitError, ProfileLimits, VelocityModel, VelocitySample};
