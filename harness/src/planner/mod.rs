@@ -3,10 +3,15 @@
 //! - [`units`]: `200Mbit`, `40ms`, `48h`, `4GB` as operators type them.
 //! - [`inventory`]: the mailboxes to move, from `cutover assess --json` or a CSV.
 //! - [`model`]: the velocity model, fitted from benchmark samples.
+//! - [`schedule`]: batches, egress IPs, duration, bottleneck, window and what-if.
+//!
+//! Everything here is pure: no printing, no files, typed results a test can compare.
 
 pub mod inventory;
 pub mod model;
+pub mod schedule;
 pub mod units;
 
 pub use inventory::{Inventory, InventoryError, MailboxSize};
 pub use model::{FitError, ProfileLimits, VelocityModel, VelocitySample};
+pub use schedule::{plan, what_if, Bottleneck, Budget, Link, Plan, WhatIf, WindowFit};
