@@ -203,12 +203,14 @@ where
     if let Some(window) = window {
         let level = window.as_secs_f64() / unit_s;
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 [(1, level), (max_ips, level)],
-                RED.stroke_width(1),
+                10,
+                6,
+                BLACK.stroke_width(2),
             ))?
             .label("window")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     }
     chart
         .configure_series_labels()

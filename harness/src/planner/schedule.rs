@@ -645,6 +645,7 @@ fn explain(
     let percent = (share * 100.0).round();
     let link = &plan.link;
     let largest = inventory.mailboxes.iter().max_by_key(|m| m.bytes);
+    let most_messages = inventory.mailboxes.iter().max_by_key(|m| m.messages);
     match plan.bottleneck {
         Bottleneck::Bandwidth => format!(
             "The link is full {percent}% of the time: {} carries about {} of mail an hour \
@@ -667,13 +668,23 @@ fn explain(
                  concurrency cap shorten the run."
             )
         }
-        Bottleneck::Throttling => format!(
-            "The {} server throttles each user to {:.0} messages/s {percent}% of the time, so \
-             the largest mailboxes ({}) set the end; more users at once help, bandwidth does not.",
-            profile.name,
-            profile.max_msgs_per_s_per_user.unwrap_or(0.0),
-            largest.map_or_else(|| "none".into(), |m| format_bytes(m.bytes as f64)),
-        ),
+        Bottleneck::Throttling => {
+            let cap = profile.max_msgs_per_s_per_user.unwrap_or(f64::INFINITY);
+            let detail = most_messages.map_or_else(String::new, |m| {
+                format!(
+                    ": the mailbox with most messages, {} ({}), alone takes {}",
+                    m.source_identity,
+                    m.messages,
+                    format_duration(Duration::from_secs_f64(m.messages as f64 / cap))
+                )
+            });
+            format!(
+                "The {} server throttles each user to {cap:.0} messages/s {percent}% of the \
+                 time{detail}; more bandwidth does not help, smaller mailboxes or a higher \
+                 throttle do.",
+                profile.name,
+            )
+        }
         Bottleneck::Rtt => format!(
             "Round trips of {} dominate each message's time {percent}% of the time, even \
              pipelined; a copier closer to the servers helps more than bandwidth.",
