@@ -22,6 +22,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Migrate a generated corpus between two in-process servers and verify the result.
     Demo(DemoArgs),
+    /// Say how long a migration takes and how to batch it, from an inventory and the link.
+    Plan(crate::plan_cmd::PlanArgs),
 }
 
 /// Flags of `cutover migrate`.

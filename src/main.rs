@@ -4,6 +4,7 @@
 mod args;
 mod demo;
 mod migrate;
+mod plan_cmd;
 mod progress_ui;
 mod report_file;
 mod settings;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Plan(args) => plan_cmd::run(args),
     };
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),
