@@ -6,7 +6,7 @@
 //! plotters once. The format follows the file's extension: `.svg` or `.png`.
 
 use super::schedule::{Plan, WhatIf};
-use super::units::format_bandwidth;
+use super::units::{format_bandwidth, format_bytes};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -107,9 +107,9 @@ where
     let gb = |bytes: f64| bytes / 1e9;
     let top = gb(plan.bytes as f64).max(1e-6) * 1.05;
     let caption = format!(
-        "{} mailboxes, {:.1} GB over {} with {} egress IP(s)",
+        "{} mailboxes, {} over {} with {} egress IP(s)",
         plan.mailboxes,
-        gb(plan.bytes as f64),
+        format_bytes(plan.bytes as f64),
         format_bandwidth(plan.link.bandwidth_bits_per_s),
         plan.link.egress_ips
     );
@@ -125,6 +125,12 @@ where
         .y_desc("GB moved (cumulative)")
         .label_style(("sans-serif", 14))
         .draw()?;
+    // The total first, so the batches (batch 1 starts on it) are drawn over it.
+    let total = plan.timeline.iter().map(|p| (p.at_s / unit_s, gb(p.bytes)));
+    chart
+        .draw_series(LineSeries::new(total, BLACK.stroke_width(3)))?
+        .label("all batches")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
     for (i, batch) in plan.batches.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         let points = batch
@@ -138,11 +144,6 @@ where
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
         }
     }
-    let total = plan.timeline.iter().map(|p| (p.at_s / unit_s, gb(p.bytes)));
-    chart
-        .draw_series(LineSeries::new(total, BLACK.stroke_width(3)))?
-        .label("all batches")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
