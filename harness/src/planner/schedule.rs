@@ -794,6 +794,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_mailbox_on_a_fat_link_takes_messages_over_its_rate() {
+        let model = VelocityModel::builtin();
+        let inv = inventory(1, 100_000, 7_500_000_000);
+        let budget = Budget::default();
+        let p = plan(
+            &inv,
+            &link(100_000.0, 40, 1),
+            &budget,
+            &model,
+            &dovecot(&model),
+            None,
+        );
+        // 4 connections per side, each 1.5 ms + 75 KB x 13.3 ns + 0.0069 x 40 ms per message.
+        let per_message = model.cost.seconds(75_000.0, Duration::from_millis(40));
+        let expected = 100_000.0 * per_message / 4.0;
+        let total = p.total.as_secs_f64();
+        assert!(
+            (total - expected).abs() < 1e-6 * expected,
+            "{total} vs {expected}"
+        );
+        assert!((expected - 69.4).abs() < 0.5, "{expected}");
+    }
+
+    #[test]
     fn users_per_ip_never_above_the_budget() {
         // A throttled server and a fat link: nothing but the user budget holds batches back.
         let model = VelocityModel::builtin();
