@@ -5,7 +5,8 @@
 //! per-byte cost (TLS, parsing, the server writing it), `c` the share of a round trip each
 //! message still pays on a pipelined connection (`1/c` is the effective pipeline depth, so RTT
 //! costs little). A mailbox with `k` connections per side moves `k / t` messages per second,
-//! at most the profile's per-user throttle (Exchange Online caps the commands of one user). The
+//! at most the profile's per-user throttle (Exchange Online caps the commands of one user), after
+//! a start-up of a few round trips (connect, log in, list folders; assumed, not fitted). The
 //! link carries at most `efficiency · bandwidth`; sharing it among mailboxes is the schedule's job.
 //!
 //! Fitting. `a`, `b`, `c` come from the samples of the reference profile (the one with most
@@ -37,6 +38,10 @@ const THROTTLED_RATIO: f64 = 0.8;
 /// Share of a link's bandwidth that carries message bytes when no sample measured it (TCP, TLS
 /// and IMAP framing take the rest).
 const DEFAULT_LINK_EFFICIENCY: f64 = 0.9;
+/// Round trips a mailbox spends before its first message: TCP and TLS handshakes, LOGIN,
+/// CAPABILITY, LIST, and an EXAMINE and UID SEARCH per folder of a typical mailbox. An assumption,
+/// not measured: the samples give throughput, not start-up time.
+pub const DEFAULT_SETUP_ROUND_TRIPS: f64 = 10.0;
 
 /// One measured run of the velocity bench: what was moved, over what, and how fast.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +124,8 @@ pub struct VelocityModel {
     pub profiles: BTreeMap<String, ProfileLimits>,
     /// How many samples the fit used.
     pub samples: usize,
+    /// Round trips each mailbox spends before copying (see [`DEFAULT_SETUP_ROUND_TRIPS`]).
+    pub setup_round_trips: f64,
     /// What the fit could not learn from the samples (an input that never varied, ...).
     pub warnings: Vec<String>,
 }
@@ -299,6 +306,7 @@ impl VelocityModel {
             link_efficiency,
             profiles,
             samples: samples.len(),
+            setup_round_trips: DEFAULT_SETUP_ROUND_TRIPS,
             warnings,
         })
     }
@@ -346,6 +354,11 @@ impl VelocityModel {
             throttled,
             rtt_share: self.cost.rtt_seconds(rtt) / t,
         }
+    }
+
+    /// Seconds a mailbox spends connecting and listing its folders before the first message.
+    pub fn setup_seconds(&self, rtt: Duration) -> f64 {
+        self.setup_round_trips * rtt.as_secs_f64()
     }
 
     /// Bytes per second of message content a link of `bandwidth_bits` carries.
