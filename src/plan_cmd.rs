@@ -364,20 +364,26 @@ fn render(
         if fit.fits {
             let _ = writeln!(out, "window {window}: fits");
         } else {
-            let ips = fit.ips_needed.map_or_else(
-                || "no number of egress IPs up to 64".to_string(),
-                |n| format!("{n} egress IPs"),
-            );
-            let bandwidth = fit.bandwidth_needed_bits_per_s.map_or_else(
-                || "no bandwidth up to 100 Gbit/s".to_string(),
-                format_bandwidth,
-            );
-            let _ = writeln!(
-                out,
-                "window {window}: does NOT fit; {ips} (at {}) or {bandwidth} (with {} IPs) would",
+            let now = format!(
+                "at {} with {} egress IP(s)",
                 format_bandwidth(link.bandwidth_bits_per_s),
                 link.egress_ips
             );
+            let remedies: Vec<String> = [
+                fit.ips_needed.map(|n| format!("{n} egress IPs")),
+                fit.bandwidth_needed_bits_per_s.map(format_bandwidth),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let advice = if remedies.is_empty() {
+                "neither more egress IPs (up to 64) nor more bandwidth (up to 100 Gbit/s) \
+                 would make it fit; see the bottleneck"
+                    .to_string()
+            } else {
+                format!("{} would make it fit", remedies.join(" or "))
+            };
+            let _ = writeln!(out, "window {window}: does NOT fit {now}; {advice}");
         }
     }
     for path in written {
