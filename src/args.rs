@@ -27,6 +27,8 @@ pub enum Command {
     /// Pre-flight: read each mailbox of a CSV list (read-only) and report folders, counts,
     /// sizes, item thresholds, quota and message size limits.
     Assess(crate::assess::AssessArgs),
+    /// Say how long a migration takes and how to batch it, from an inventory and the link.
+    Plan(crate::plan_cmd::PlanArgs),
 }
 
 /// Flags of `cutover migrate`.

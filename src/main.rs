@@ -9,6 +9,7 @@ mod assess_table;
 mod bench;
 mod demo;
 mod migrate;
+mod plan_cmd;
 mod progress_ui;
 mod report_file;
 mod settings;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
                 Err(bad) => return bad_input(&bad),
             }
         }
+        Command::Plan(args) => plan_cmd::run(args),
     };
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -393,7 +393,7 @@ mod tests {
             argv.extend_from_slice(extra);
             match Cli::try_parse_from(argv).unwrap().command {
                 Command::Migrate(m) => m,
-                _ => unreachable!(),
+                _ => unreachable!("the command line is a migrate"),
             }
         }
     }

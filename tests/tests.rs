@@ -6,3 +6,4 @@ mod cli;
 mod copy_dovecot;
 mod copy_mock;
 mod dovecot_fixture;
+mod plan;

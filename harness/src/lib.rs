@@ -5,6 +5,7 @@
 //! - [`delay_proxy`]: a TCP delay line, to measure over a slow link without netem.
 //! - [`dovecot`]: throwaway Dovecot servers on loopback, one per test.
 //! - [`imap_account`]: engine-independent IMAP helpers to seed and snapshot test accounts.
+//! - [`planner`]: the capacity planner: velocity model, batches, egress IPs, charts (`cutover plan`).
 //! - [`process_cpu`]: CPU time of a server's process group, for the velocity bench.
 //! - [`mock_server`]: an in-memory IMAP server (TLS, pipelining, MULTIAPPEND) for demos, benches, tests,
 //!   shaped (latency, bandwidth, throttling), faulty on purpose, auditing connection budgets.
@@ -17,6 +18,7 @@ pub mod delay_proxy;
 pub mod dovecot;
 pub mod imap_account;
 pub mod mock_server;
+pub mod planner;
 pub mod process_cpu;
 pub mod scenarios;
 pub mod velocity;
