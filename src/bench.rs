@@ -37,6 +37,15 @@ pub struct BenchArgs {
     #[arg(long, value_name = "BASELINE.json")]
     pub compare: Option<PathBuf>,
 
+    /// Messages per mailbox in every chosen scenario, instead of the catalogue's.
+    #[arg(long, value_name = "N")]
+    pub messages: Option<usize>,
+
+    /// Mailboxes in every chosen scenario, instead of the catalogue's (moved at once up to
+    /// the scenario's parallelism).
+    #[arg(long, value_name = "N")]
+    pub mailboxes: Option<usize>,
+
     /// A scenario's client run longer than this many seconds fails.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub timeout: u64,
@@ -73,9 +82,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         }
         None => None,
     };
+    if args.messages == Some(0) || args.mailboxes == Some(0) {
+        let problems = vec!["--messages and --mailboxes must be at least 1".to_string()];
+        return Err(BadInput { problems }.into());
+    }
     let chosen: Vec<_> = all
         .into_iter()
         .filter(|s| args.scenarios.is_empty() || args.scenarios.iter().any(|n| n == s.name))
+        .map(|mut s| {
+            if let Some(n) = args.messages {
+                s.corpus.messages_per_mailbox = n;
+            }
+            if let Some(n) = args.mailboxes {
+                s.corpus.mailboxes = n;
+                s.parallel = s.parallel.min(n);
+            }
+            s
+        })
         .collect();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -7,3 +7,4 @@ mod copy_dovecot;
 mod copy_mock;
 mod dovecot_fixture;
 mod plan;
+mod plan_validation;

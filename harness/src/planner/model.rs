@@ -12,10 +12,14 @@
 //! Fitting. `a`, `b`, `c` come from the samples of the reference profile (the one with most
 //! samples) by least squares on `t = mailboxes·connections / msgs_per_s`, solved exactly by the
 //! normal equations over every subset of the three coefficients, keeping the best fit whose
-//! coefficients are all `>= 0` (non-negative least squares for three unknowns). Non-negative
+//! coefficients are all `>= 0` (non-negative least squares for three unknowns). Samples that
+//! carry their wall time and messages per mailbox (the bench writes both) fit the start-up with
+//! them: `wall = s0 + s1·rtt + (N/k)·(a + b·size + c·rtt)`, five non-negative unknowns, so a
+//! short run's start-up no longer inflates the per-message cost. Non-negative
 //! coefficients are what make predictions monotone: a longer RTT or a bigger message is never
-//! faster. Samples that ran at the link's speed (`mb_per_s·8 >= 85%` of `bandwidth_mbit`)
-//! measure the link, not the servers: they set `efficiency` instead. Samples of another profile
+//! faster. Samples that ran near the link's speed (`mb_per_s·8 >= 50%` of `bandwidth_mbit`)
+//! measure the link, not the servers: they set `efficiency` instead (their start-up taken out
+//! when they carry a wall time). Samples of another profile
 //! that run well below the reference's prediction (median ratio under 0.8) make that profile
 //! throttled at their median per-mailbox rate.
 //!
@@ -31,16 +35,17 @@ use std::time::Duration;
 /// The default samples, fitted when no measured ones are given.
 const DEFAULT_SAMPLES: &str = include_str!("../../../fixtures/velocity/default-samples.json");
 
-/// A sample ran at the link's speed when it moved at least this share of `bandwidth_mbit`.
-const LINK_BOUND_SHARE: f64 = 0.85;
+/// A sample ran at the link's speed when it moved at least this share of `bandwidth_mbit`
+/// (the copy is store-and-forward per message, so a full link shows as ~70% on the bench).
+const LINK_BOUND_SHARE: f64 = 0.5;
 /// A profile is throttled when its samples run below this share of the reference's prediction.
 const THROTTLED_RATIO: f64 = 0.8;
 /// Share of a link's bandwidth that carries message bytes when no sample measured it (TCP, TLS
 /// and IMAP framing take the rest).
 const DEFAULT_LINK_EFFICIENCY: f64 = 0.9;
 /// Round trips a mailbox spends before its first message: TCP and TLS handshakes, LOGIN,
-/// CAPABILITY, LIST, and an EXAMINE and UID SEARCH per folder of a typical mailbox. An assumption,
-/// not measured: the samples give throughput, not start-up time.
+/// CAPABILITY, LIST, and an EXAMINE and UID SEARCH per folder of a typical mailbox. An
+/// assumption, used when the samples give throughput only; samples with wall times fit it.
 pub const DEFAULT_SETUP_ROUND_TRIPS: f64 = 10.0;
 
 /// One measured run of the velocity bench: what was moved, over what, and how fast.
@@ -62,6 +67,13 @@ pub struct VelocitySample {
     pub msgs_per_s: f64,
     /// Megabytes (10^6 bytes) per second of the whole run.
     pub mb_per_s: f64,
+    /// Messages each mailbox moved, when every mailbox of the run moved at once (then the
+    /// run's wall time is each mailbox's time, start-up included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_mailbox: Option<f64>,
+    /// Wall time of the whole run in seconds, start-up included (with `messages_per_mailbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
 }
 
 /// Seconds one connection spends per message: `fixed_s + per_byte_s·size + per_rtt·rtt`.
@@ -124,8 +136,13 @@ pub struct VelocityModel {
     pub profiles: BTreeMap<String, ProfileLimits>,
     /// How many samples the fit used.
     pub samples: usize,
-    /// Round trips each mailbox spends before copying (see [`DEFAULT_SETUP_ROUND_TRIPS`]).
+    /// Round trips each mailbox spends before copying (see [`DEFAULT_SETUP_ROUND_TRIPS`];
+    /// fitted when the samples carry wall times).
     pub setup_round_trips: f64,
+    /// Seconds each mailbox spends before copying whatever the RTT (process start, TLS
+    /// handshakes); 0 unless fitted from wall times.
+    #[serde(default)]
+    pub setup_fixed_s: f64,
     /// What the fit could not learn from the samples (an input that never varied, ...).
     pub warnings: Vec<String>,
 }
@@ -236,31 +253,79 @@ impl VelocityModel {
             ));
         }
 
-        let rows: Vec<([f64; 3], f64)> = reference_samples
+        // With wall times (and messages per mailbox) the start-up is fitted with the message
+        // cost: wall = s0 + s1·rtt + (N/k)·(a + b·size + c·rtt). Without them, throughput only.
+        let timed: Vec<(&VelocitySample, f64, f64)> = reference_samples
             .iter()
-            .map(|s| {
-                let x = [1.0, s.mean_message_bytes, s.rtt_ms / 1000.0];
-                (x, connection_seconds_per_message(s))
-            })
+            .filter_map(|s| Some((*s, s.messages_per_mailbox?, s.wall_s?)))
+            .filter(|(_, n, w)| *n > 0.0 && *w > 0.0)
             .collect();
-        let [fixed_s, per_byte_s, per_rtt] =
-            non_negative_least_squares(&rows).ok_or_else(|| FitError::NoFit {
-                profile: reference.clone(),
-            })?;
-        let cost = MessageCost {
-            fixed_s,
-            per_byte_s,
-            per_rtt,
+        let varied_n = timed.iter().any(|(_, n, _)| (n - timed[0].1).abs() > 0.5);
+        let (cost, setup_fixed_s, setup_round_trips) = if timed.len() >= 5 && varied_n {
+            let rows: Vec<([f64; 5], f64)> = timed
+                .iter()
+                .map(|(s, n, wall)| {
+                    let rtt = s.rtt_ms / 1000.0;
+                    let per_conn = n / f64::from(s.connections_per_mailbox);
+                    let x = [
+                        1.0,
+                        rtt,
+                        per_conn,
+                        per_conn * s.mean_message_bytes,
+                        per_conn * rtt,
+                    ];
+                    (x, *wall)
+                })
+                .collect();
+            let [s0, s1, a, b, c] =
+                non_negative_least_squares(&rows).ok_or_else(|| FitError::NoFit {
+                    profile: reference.clone(),
+                })?;
+            let cost = MessageCost {
+                fixed_s: a,
+                per_byte_s: b,
+                per_rtt: c,
+            };
+            (cost, s0, s1)
+        } else {
+            let rows: Vec<([f64; 3], f64)> = reference_samples
+                .iter()
+                .map(|s| {
+                    let x = [1.0, s.mean_message_bytes, s.rtt_ms / 1000.0];
+                    (x, connection_seconds_per_message(s))
+                })
+                .collect();
+            let [fixed_s, per_byte_s, per_rtt] =
+                non_negative_least_squares(&rows).ok_or_else(|| FitError::NoFit {
+                    profile: reference.clone(),
+                })?;
+            let cost = MessageCost {
+                fixed_s,
+                per_byte_s,
+                per_rtt,
+            };
+            (cost, 0.0, DEFAULT_SETUP_ROUND_TRIPS)
         };
 
         let link_efficiency = if link_bound.is_empty() {
             DEFAULT_LINK_EFFICIENCY
         } else {
+            // With a wall time, the start-up (no mail on the link yet) is taken out first.
             let shares: Vec<f64> = link_bound
                 .iter()
-                .map(|s| s.mb_per_s * 8.0 / s.bandwidth_mbit.unwrap_or(f64::INFINITY))
+                .map(|s| {
+                    let bw = s.bandwidth_mbit.unwrap_or(f64::INFINITY);
+                    let share = s.mb_per_s * 8.0 / bw;
+                    match s.wall_s {
+                        Some(wall) => {
+                            let setup = setup_fixed_s + setup_round_trips * s.rtt_ms / 1000.0;
+                            share * wall / (wall - setup).max(wall * 0.5)
+                        }
+                        None => share,
+                    }
+                })
                 .collect();
-            median(shares).clamp(0.5, 1.0)
+            median(shares).clamp(0.3, 1.0)
         };
 
         let mut profiles: BTreeMap<String, ProfileLimits> = builtin_limits()
@@ -306,7 +371,8 @@ impl VelocityModel {
             link_efficiency,
             profiles,
             samples: samples.len(),
-            setup_round_trips: DEFAULT_SETUP_ROUND_TRIPS,
+            setup_round_trips,
+            setup_fixed_s,
             warnings,
         })
     }
@@ -358,7 +424,7 @@ impl VelocityModel {
 
     /// Seconds a mailbox spends connecting and listing its folders before the first message.
     pub fn setup_seconds(&self, rtt: Duration) -> f64 {
-        self.setup_round_trips * rtt.as_secs_f64()
+        self.setup_fixed_s + self.setup_round_trips * rtt.as_secs_f64()
     }
 
     /// Bytes per second of message content a link of `bandwidth_bits` carries.
@@ -431,22 +497,22 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Least squares `y ≈ x·β` with `β >= 0` for three unknowns: solve the normal equations on
 /// every subset of free coefficients (the others held at zero), keep the feasible one with the
 /// smallest squared error. Columns are scaled to unit size first so bytes and seconds mix.
-fn non_negative_least_squares(rows: &[([f64; 3], f64)]) -> Option<[f64; 3]> {
-    let mut scale = [0.0f64; 3];
+fn non_negative_least_squares<const D: usize>(rows: &[([f64; D], f64)]) -> Option<[f64; D]> {
+    let mut scale = [0.0f64; D];
     for (x, _) in rows {
-        for j in 0..3 {
+        for j in 0..D {
             scale[j] = scale[j].max(x[j].abs());
         }
     }
-    let mut best: Option<([f64; 3], f64)> = None;
-    for mask in 1u8..8 {
-        let free: Vec<usize> = (0..3).filter(|j| mask & (1 << j) != 0).collect();
+    let mut best: Option<([f64; D], f64)> = None;
+    for mask in 1u32..(1 << D) {
+        let free: Vec<usize> = (0..D).filter(|j| mask & (1 << j) != 0).collect();
         if free.iter().any(|&j| scale[j] == 0.0) {
             continue;
         }
         let n = free.len();
-        let mut ata = [[0.0f64; 3]; 3];
-        let mut aty = [0.0f64; 3];
+        let mut ata = [[0.0f64; D]; D];
+        let mut aty = [0.0f64; D];
         for (x, y) in rows {
             for (p, &j) in free.iter().enumerate() {
                 let xj = x[j] / scale[j];
@@ -462,14 +528,14 @@ fn non_negative_least_squares(rows: &[([f64; 3], f64)]) -> Option<[f64; 3]> {
         if solution[..n].iter().any(|&v| v < -1e-12) {
             continue;
         }
-        let mut beta = [0.0f64; 3];
+        let mut beta = [0.0f64; D];
         for (p, &j) in free.iter().enumerate() {
             beta[j] = (solution[p] / scale[j]).max(0.0);
         }
         let error: f64 = rows
             .iter()
             .map(|(x, y)| {
-                let fit: f64 = (0..3).map(|j| x[j] * beta[j]).sum();
+                let fit: f64 = (0..D).map(|j| x[j] * beta[j]).sum();
                 (fit - y).powi(2)
             })
             .sum();
@@ -482,7 +548,7 @@ fn non_negative_least_squares(rows: &[([f64; 3], f64)]) -> Option<[f64; 3]> {
 
 /// Solves the `n`×`n` system in the top-left corner by Gaussian elimination with partial
 /// pivoting; `None` when it is (numerically) singular.
-fn solve(mut a: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> Option<[f64; 3]> {
+fn solve<const D: usize>(mut a: [[f64; D]; D], mut b: [f64; D], n: usize) -> Option<[f64; D]> {
     let size: f64 = (0..n).map(|i| a[i][i].abs()).fold(0.0, f64::max);
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
@@ -500,7 +566,7 @@ fn solve(mut a: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> Option<[f64; 3]> {
             b[row] -= factor * b[col];
         }
     }
-    let mut x = [0.0f64; 3];
+    let mut x = [0.0f64; D];
     for row in (0..n).rev() {
         let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - tail) / a[row][row];
@@ -528,6 +594,8 @@ mod tests {
                         connections_per_mailbox: connections,
                         msgs_per_s: msgs,
                         mb_per_s: msgs * size / 1e6,
+                        messages_per_mailbox: None,
+                        wall_s: None,
                     });
                 }
             }
@@ -594,6 +662,8 @@ mod tests {
                 connections_per_mailbox: 4,
                 msgs_per_s: 20.0,
                 mb_per_s: 1.5,
+                messages_per_mailbox: None,
+                wall_s: None,
             });
         }
         samples.push(VelocitySample {
@@ -605,6 +675,8 @@ mod tests {
             connections_per_mailbox: 4,
             msgs_per_s: 150.0,
             mb_per_s: 11.25,
+            messages_per_mailbox: None,
+            wall_s: None,
         });
         let model = VelocityModel::fit(&samples).unwrap();
         assert!(close(model.cost.per_rtt, truth.per_rtt));
@@ -682,5 +754,48 @@ mod tests {
             assert!(rate.msgs_per_s >= last);
             last = rate.msgs_per_s;
         }
+    }
+
+    #[test]
+    fn wall_times_fit_the_start_up_and_the_message_cost_together() {
+        // wall = s0 + s1·rtt + (N/k)·(a + b·size + c·rtt), from known values.
+        let (s0, s1, a, b, c) = (0.3, 40.0, 0.004, 2e-8, 0.06);
+        let mut samples = Vec::new();
+        for rtt_ms in [0.0, 10.0, 50.0, 150.0] {
+            for (n, size) in [(60.0, 70_000.0), (200.0, 80_000.0), (120.0, 40_000.0)] {
+                let k = 4.0;
+                let rtt = rtt_ms / 1000.0;
+                let wall = s0 + s1 * rtt + n / k * (a + b * size + c * rtt);
+                let mailboxes = 4u32;
+                let msgs_per_s = f64::from(mailboxes) * n / wall;
+                samples.push(VelocitySample {
+                    profile: "dovecot".into(),
+                    rtt_ms,
+                    bandwidth_mbit: None,
+                    mean_message_bytes: size,
+                    mailboxes,
+                    connections_per_mailbox: 4,
+                    msgs_per_s,
+                    mb_per_s: msgs_per_s * size / 1e6,
+                    messages_per_mailbox: Some(n),
+                    wall_s: Some(wall),
+                });
+            }
+        }
+        let model = VelocityModel::fit(&samples).unwrap();
+        let close = |got: f64, want: f64| (got - want).abs() <= want.abs() * 1e-6 + 1e-12;
+        assert!(close(model.setup_fixed_s, s0), "{model:?}");
+        assert!(close(model.setup_round_trips, s1), "{model:?}");
+        assert!(close(model.cost.fixed_s, a), "{model:?}");
+        assert!(close(model.cost.per_byte_s, b), "{model:?}");
+        assert!(close(model.cost.per_rtt, c), "{model:?}");
+        // Without wall times the same runs fit throughput only, start-up assumed.
+        let bare: Vec<VelocitySample> = samples
+            .into_iter()
+            .map(|s| VelocitySample { wall_s: None, ..s })
+            .collect();
+        let model = VelocityModel::fit(&bare).unwrap();
+        assert_eq!(model.setup_round_trips, DEFAULT_SETUP_ROUND_TRIPS);
+        assert_eq!(model.setup_fixed_s, 0.0);
     }
 }

@@ -11,5 +11,5 @@ mod results;
 mod run;
 
 pub use catalogue::{catalogue, Scenario};
-pub use results::{compare, render_csv, render_table, ScenarioResult, VelocitySampleOut};
+pub use results::{compare, render_csv, render_table, ScenarioResult};
 pub use run::{run_scenario, BenchOptions};

@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::planner::VelocitySample;
+
 /// The measurements of one scenario run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioResult {
@@ -60,9 +62,12 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    /// The planner's view of this run (see `cutover plan --velocity`).
-    pub fn velocity_sample(&self) -> VelocitySampleOut {
-        VelocitySampleOut {
+    /// The planner's view of this run (see `cutover plan --velocity`). Wall time and messages
+    /// per mailbox go with it when every mailbox moved at once, so the planner can fit the
+    /// start-up cost too.
+    pub fn velocity_sample(&self) -> VelocitySample {
+        let all_at_once = self.parallel >= self.mailboxes && self.mailboxes > 0;
+        VelocitySample {
             profile: self.profile.clone(),
             rtt_ms: self.rtt_ms,
             bandwidth_mbit: self.bandwidth_mbit,
@@ -75,29 +80,11 @@ impl ScenarioResult {
             connections_per_mailbox: self.connections_per_mailbox as u32,
             msgs_per_s: self.msgs_per_s,
             mb_per_s: self.mb_per_s,
+            messages_per_mailbox: all_at_once
+                .then(|| (self.messages + self.failed_messages) as f64 / self.mailboxes as f64),
+            wall_s: all_at_once.then_some(self.wall_s),
         }
     }
-}
-
-/// One velocity sample as the capacity planner reads it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VelocitySampleOut {
-    /// Destination profile.
-    pub profile: String,
-    /// Round trip, ms.
-    pub rtt_ms: f64,
-    /// Link cap, Mbit/s.
-    pub bandwidth_mbit: Option<f64>,
-    /// Mean message size, bytes.
-    pub mean_message_bytes: f64,
-    /// Mailboxes moving at once.
-    pub mailboxes: u32,
-    /// Connections per mailbox and side.
-    pub connections_per_mailbox: u32,
-    /// Messages per second, all mailboxes together.
-    pub msgs_per_s: f64,
-    /// MB per second, all mailboxes together.
-    pub mb_per_s: f64,
 }
 
 /// A fixed-width table, one row per scenario.
