@@ -405,6 +405,23 @@ mod tests {
         assert!(error_of(&missing).contains("missing.corpus.zst"));
     }
 
+    /// The committed fixture loads and is exactly what its stored spec generates, so it cannot
+    /// drift from the generator unnoticed (regenerate it as `fixtures/corpus/README.md` says).
+    #[test]
+    fn committed_fixture_equals_what_its_spec_generates() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/corpus/standard.corpus.zst"
+        );
+        let corpus = Corpus::read_zst(path).unwrap();
+        assert!(corpus.total_messages() > 0);
+        assert!(
+            corpus == generate(&corpus.spec),
+            "{path} differs from generate({:?}): regenerate it",
+            corpus.spec
+        );
+    }
+
     #[test]
     fn damaged_payloads_never_panic() {
         let corpus = small();
