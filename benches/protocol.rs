@@ -10,6 +10,8 @@
 //!   as `engine::imap::transport` sets it up) against zstd levels 1 and 3, one stream over the
 //!   messages without, then with, a base64 attachment; Throughput in input bytes. The compression
 //!   ratios are printed once, before the timing.
+//! - `corpus_load`: reading the corpus file against generating the same corpus from its spec;
+//!   Throughput in bytes of mail.
 //! - `mock_round_trip`: a raw TCP client logged in to a plaintext `MockServer` on loopback:
 //!   `noop` round trips, and `uid_fetch_75k`, a whole ~75 KB message; Throughput in elements, so
 //!   criterion prints round trips per second.
@@ -23,7 +25,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{criterion_main, Criterion, Throughput};
-use cutover_harness::corpus::{Corpus, CorpusMessage};
+use cutover_harness::corpus::{generate, Corpus, CorpusMessage};
 use cutover_harness::mock_server::{MockConfig, MockServer, MockStore, MockTls};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -118,6 +120,14 @@ fn parse_fetch_bench(c: &mut Criterion) {
     }
     let buffer = fetch_responses(&messages);
     assert_eq!(parse_all(&buffer), messages.len());
+    let start = Instant::now();
+    parse_all(&buffer);
+    eprintln!(
+        "parse_fetch: {} responses, {:.1} MB, one pass {:.0} responses/s",
+        messages.len(),
+        buffer.len() as f64 / 1e6,
+        messages.len() as f64 / start.elapsed().as_secs_f64()
+    );
     let mut group = c.benchmark_group("parse_fetch");
     group.throughput(Throughput::Bytes(buffer.len() as u64));
     group.bench_function("imap_proto", |b| b.iter(|| parse_all(&buffer)));
@@ -183,6 +193,20 @@ fn compress_bench(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+fn corpus_load_bench(c: &mut Criterion) {
+    let corpus = Corpus::read_zst(CORPUS).expect("the committed corpus loads");
+    let mut group = c.benchmark_group("corpus_load");
+    group.throughput(Throughput::Bytes(corpus.total_bytes()));
+    group.sample_size(10);
+    group.bench_function("read_zst", |b| {
+        b.iter(|| Corpus::read_zst(CORPUS).expect("loads").total_messages())
+    });
+    group.bench_function("generate", |b| {
+        b.iter(|| generate(&corpus.spec).total_messages())
+    });
+    group.finish();
 }
 
 /// A logged-in raw IMAP client: writes a command, reads to its tagged response (literals
@@ -333,6 +357,7 @@ mod group {
         benches,
         super::parse_fetch_bench,
         super::compress_bench,
+        super::corpus_load_bench,
         super::mock_round_trip_bench
     );
 }
