@@ -5,7 +5,8 @@
 //! non-ASCII folders, one unsubscribed, one empty), each message an RFC 5322 message with
 //! flags and an INTERNALDATE. Sizes are log-normal with the spec's median and mean; about
 //! [`CorpusSpec::attachment_share`] of messages carry a base64 attachment that holds most of
-//! their size.
+//! their size. A corpus is saved to and loaded from a zstd corpus file
+//! ([`Corpus::write_zst`], [`Corpus::read_zst`]), and [`CorpusStats`] measures what it holds.
 //!
 //! Invariants:
 //! - The same spec gives a byte-identical corpus (on one platform: sizes go through `f64`
@@ -19,7 +20,11 @@ mod address;
 mod dates;
 mod layout;
 mod message;
+mod stats;
 mod text;
+mod zst_file;
+
+pub use stats::CorpusStats;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,8 +82,10 @@ impl Default for CorpusSpec {
 }
 
 /// A generated corpus: every mailbox of a [`CorpusSpec`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Corpus {
+    /// The spec it was generated from, kept so a corpus file says how to regenerate it.
+    pub spec: CorpusSpec,
     /// The mailboxes, in index order.
     pub mailboxes: Vec<MailboxCorpus>,
 }
@@ -169,7 +176,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         let mailboxes = (0..spec.mailboxes)
             .map(|i| generate_mailbox(spec, i))
             .collect();
-        return Corpus { mailboxes };
+        return Corpus {
+            spec: spec.clone(),
+            mailboxes,
+        };
     }
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(spec.mailboxes));
@@ -190,6 +200,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     let mut done = done.into_inner().expect("no generator panicked");
     done.sort_by_key(|(index, _)| *index);
     Corpus {
+        spec: spec.clone(),
         mailboxes: done.into_iter().map(|(_, mailbox)| mailbox).collect(),
     }
 }
@@ -656,6 +667,55 @@ mod tests {
         let mean = corpus.total_bytes() as f64 / sizes.len() as f64;
         assert!((median / 3_000.0 - 1.0).abs() < 0.15, "median {median}");
         assert!((mean / 8_000.0 - 1.0).abs() < 0.15, "mean {mean}");
+    }
+
+    /// The issue's corpus, measured at the demo's sizes on one 2,000-message mailbox: log-normal
+    /// sizes (median ~20 KB, mean ~75 KB), a fifth with attachments (most of the bytes), HTML,
+    /// special-use, nested and non-ASCII folders, flags, several years, some X.500 addresses.
+    #[test]
+    fn the_default_shape_has_what_the_issue_asks_for() {
+        let spec = CorpusSpec {
+            mailboxes: 1,
+            messages_per_mailbox: 2_000,
+            ..CorpusSpec::default()
+        };
+        let stats = CorpusStats::measure(&generate(&spec));
+        println!("{stats}");
+        assert_eq!(stats.messages, 2_000);
+        let median = stats.median_size as f64;
+        assert!((median / 20_000.0 - 1.0).abs() < 0.10, "median {median}");
+        // The mean of a heavy tail converges slowly: about 8% standard error at 2,000.
+        assert!(
+            (stats.mean_size / 75_000.0 - 1.0).abs() < 0.20,
+            "mean {}",
+            stats.mean_size
+        );
+        assert!((0.19..0.21).contains(&stats.attachment_share));
+        assert!(stats.attachment_byte_share > 0.5, "{stats}");
+        assert!(stats.html_share > 0.2, "{stats}");
+        assert!((0.02..0.10).contains(&stats.x500_share), "{stats}");
+        assert!((0.62..0.80).contains(&stats.seen_share), "{stats}");
+        for flag in ["\\Seen", "\\Answered", "\\Flagged", "\\Draft", "$Forwarded"] {
+            assert!(stats.flags.iter().any(|f| f == flag), "{flag}: {stats}");
+        }
+        assert!(stats.special_use_folders >= 4, "{stats}");
+        assert!(stats.nested_folders >= 2, "{stats}");
+        assert!(stats.non_ascii_folders >= 1, "{stats}");
+        assert!(stats.span_days() > 2 * 365, "{stats}");
+    }
+
+    #[test]
+    fn stats_of_nothing_are_zero() {
+        let stats = CorpusStats::measure(&generate(&CorpusSpec {
+            mailboxes: 0,
+            ..CorpusSpec::default()
+        }));
+        assert_eq!(
+            (stats.messages, stats.median_size, stats.span_days()),
+            (0, 0, 0)
+        );
+        assert_eq!(stats.mean_size, 0.0);
+        assert!(stats.to_string().contains("no dates"));
     }
 
     #[test]
