@@ -18,7 +18,7 @@ use super::faults::{Armed, Fault, ShortWriter};
 use super::framing::Framer;
 use super::response::OutBuf;
 use super::session::{Action, Session};
-use super::shaping::{pace, LinkPacers};
+use super::shaping::{pace, wait_until, LinkPacers};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
@@ -334,7 +334,7 @@ where
                 continue;
             }
         };
-        tokio::time::sleep_until(at).await;
+        wait_until(at).await;
         for chunk in chunks {
             let mut rest = &chunk[..];
             while !rest.is_empty() {

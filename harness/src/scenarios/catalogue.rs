@@ -114,13 +114,13 @@ pub fn catalogue(smoke: bool) -> Vec<Scenario> {
     many.connections_per_mailbox = 2;
     let mut exchange = Scenario::base(
         "exchange-online",
-        "Exchange Online profile, throttled, 40 ms away",
+        "Exchange Online profile, 100 commands/s per user, 40 ms away",
         4,
         s(500, 60),
     )
     .rtt(40);
     exchange.profile = MockProfile::ExchangeOnline;
-    exchange.throttle = Some((500, Duration::from_millis(200)));
+    exchange.throttle = Some((100, Duration::from_millis(200)));
     let mut gmail = Scenario::base(
         "gmail",
         "Gmail profile (LITERAL-, no MULTIAPPEND), 40 ms away",
