@@ -10,8 +10,11 @@
 //!
 //! A throttled refusal (`[THROTTLED]`, `[UNAVAILABLE]`, "Suggested Backoff Time") is not the
 //! message's fault: the batch is sent again after the server's suggested backoff, or an
-//! exponential one, and the writer pauses meanwhile. When nothing has been stored for
-//! [`MAX_THROTTLED_FOR`] of refusals, the mailbox stops with the server's last word.
+//! exponential one, and the writer pauses meanwhile. Refusals of batches sent before that
+//! pause (the pipeline was full) are sent again without another pause. Resent batches land after
+//! those in flight, so throttling bends newest-first order a little, as refused halves do. When
+//! nothing has been stored for [`MAX_THROTTLED_FOR`] of refusals, the mailbox stops with the
+//! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
 use super::progress_state::ProgressState;
@@ -80,6 +83,9 @@ struct Token {
     metas: Vec<(u32, u64)>,
     /// Budget of the windows this batch's messages came from, released with the last batch.
     permits: Vec<Arc<WindowBudget>>,
+    /// Throttling pauses the writer had taken when this batch was sent: a refusal of a batch
+    /// sent before the latest pause is an echo of the same episode, not a new one.
+    sent_after_pauses: u64,
 }
 
 struct Tallies<'a> {
@@ -93,6 +99,8 @@ struct Tallies<'a> {
     throttled_since: Option<tokio::time::Instant>,
     /// Pauses taken since the last stored batch: the exponent of the backoff.
     pauses_in_a_row: u32,
+    /// Pauses taken in all.
+    pauses_taken: u64,
     /// Wait this long before sending again (set by a throttled refusal).
     pause: Option<Duration>,
 }
@@ -183,6 +191,11 @@ impl Tallies<'_> {
                         .get_or_insert_with(tokio::time::Instant::now),
                     false => tokio::time::Instant::now(),
                 };
+                if throttled && batch.token.sent_after_pauses < self.pauses_taken {
+                    // Sent before the latest pause: already waited for; just send it again.
+                    resend.push_back(batch);
+                    return Ok(());
+                }
                 if throttled && since.elapsed() < MAX_THROTTLED_FOR {
                     let pause = throttle_pause(&text, self.pauses_in_a_row + 1);
                     tracing::debug!(
@@ -223,6 +236,7 @@ impl Tallies<'_> {
                         folder: token.folder,
                         metas,
                         permits: token.permits.clone(),
+                        sent_after_pauses: token.sent_after_pauses,
                     },
                 });
                 resend.push_back(AppendBatch {
@@ -232,6 +246,7 @@ impl Tallies<'_> {
                         folder: token.folder,
                         metas: tail_metas,
                         permits: token.permits,
+                        sent_after_pauses: token.sent_after_pauses,
                     },
                 });
                 Ok(())
@@ -246,11 +261,13 @@ async fn submit(
     batch: AppendBatch<Token>,
 ) -> Result<()> {
     let mut queue = VecDeque::from([batch]);
-    while let Some(b) = queue.pop_front() {
+    while let Some(mut b) = queue.pop_front() {
         if let Some(pause) = tallies.pause.take() {
             tallies.pauses_in_a_row += 1;
+            tallies.pauses_taken += 1;
             tokio::time::sleep(pause).await;
         }
+        b.token.sent_after_pauses = tallies.pauses_taken;
         for c in pipeline.send(b).await? {
             tallies.complete(c, &mut queue)?;
         }
@@ -297,6 +314,7 @@ pub async fn run_appender(
         server: server.clone(),
         throttled_since: None,
         pauses_in_a_row: 0,
+        pauses_taken: 0,
         pause: None,
     };
     {
@@ -457,6 +475,7 @@ async fn write_window(
                     folder,
                     metas: Vec::new(),
                     permits: Vec::new(),
+                    sent_after_pauses: 0,
                 },
             },
             bytes: 0,

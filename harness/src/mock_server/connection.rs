@@ -46,8 +46,17 @@ pub(crate) struct Connection {
     busy_until: Instant,
     /// Close at the next read that stops inside an APPEND literal.
     drop_mid_literal: bool,
+    /// The writer's fault state, kept across STARTTLS and COMPRESS.
+    writer_faults: WriterFaults,
     /// Numbers the connection for the fault schedule.
     connection: u64,
+}
+
+/// Faults the writer applies: a byte budget before a cut, short writes.
+#[derive(Default)]
+struct WriterFaults {
+    drop_after: Option<u64>,
+    short: Option<Box<ShortWriter>>,
 }
 
 /// What the reader hands the writer.
@@ -73,6 +82,7 @@ impl Connection {
             answered: 0,
             busy_until: Instant::now(),
             drop_mid_literal: false,
+            writer_faults: WriterFaults::default(),
             connection,
         }
     }
@@ -170,7 +180,8 @@ impl Connection {
         let action = {
             let (tx, rx) = mpsc::channel(QUEUED_ANSWERS);
             let down = pacers.as_ref().map(|p| p.down.clone());
-            let writer = write_answers(&mut wr, rx, down);
+            let faults = std::mem::take(&mut self.writer_faults);
+            let writer = write_answers(&mut wr, rx, down, faults);
             let up = pacers.map(|p| p.up);
             let reader = self.read_commands(&mut rd, tx, up);
             tokio::pin!(reader, writer);
@@ -178,16 +189,17 @@ impl Connection {
                 action = &mut reader => {
                     let action = action?;
                     // Let the writer send everything queued before the answer to the action.
-                    (&mut writer).await?;
-                    action
+                    let faults = (&mut writer).await?;
+                    (action, faults)
                 }
                 written = &mut writer => {
                     // The writer stopped first: a fault cut the connection, or the client left.
-                    written?;
-                    Action::Close
+                    (Action::Close, written?)
                 }
             }
         };
+        let (action, faults) = action;
+        self.writer_faults = faults;
         drop((rd, wr));
         self.finish(stream, action).await
     }
@@ -217,10 +229,14 @@ impl Connection {
             send(Out::Answer(at, self.output.take())).await?;
         }
         loop {
-            while let Some(action) = self.run_one() {
+            loop {
+                // A fault due after `answered` commands strikes before the next one runs,
+                // whether or not that one is already buffered: the same seed gives the same
+                // outcome however the client's bytes were split into reads.
                 if let Some(stop) = self.strike(&send).await? {
                     return Ok(stop);
                 }
+                let Some(action) = self.run_one() else { break };
                 let now = Instant::now();
                 self.busy_until = self.busy_until.max(now) + shaping.think_time;
                 self.answered += 1;
@@ -237,10 +253,6 @@ impl Connection {
             if !self.output.is_empty() {
                 let at = self.busy_until.max(Instant::now()) + shaping.latency;
                 send(Out::Answer(at, self.output.take())).await?;
-            }
-            // Faults due now strike even while the client is quiet or mid-command.
-            if let Some(stop) = self.strike(&send).await? {
-                return Ok(stop);
             }
             if self.drop_mid_literal && self.framer.in_literal_of(b"APPEND") {
                 return Ok(Action::Close);
@@ -316,12 +328,15 @@ async fn write_answers<W>(
     wr: &mut W,
     mut rx: mpsc::Receiver<Out>,
     down: Option<super::shaping::SharedPacer>,
-) -> std::io::Result<()>
+    faults: WriterFaults,
+) -> std::io::Result<WriterFaults>
 where
     W: AsyncWrite + Unpin,
 {
-    let mut drop_after: Option<u64> = None;
-    let mut short: Option<Box<ShortWriter>> = None;
+    let WriterFaults {
+        mut drop_after,
+        mut short,
+    } = faults;
     while let Some(out) = rx.recv().await {
         let (at, chunks) = match out {
             Out::Answer(at, chunks) => (at, chunks),
@@ -348,7 +363,7 @@ where
                 if n == 0 {
                     // The fault's byte budget is spent: cut the connection here.
                     wr.flush().await?;
-                    return Ok(());
+                    return Ok(WriterFaults { drop_after, short });
                 }
                 if let Some(down) = &down {
                     pace(down, n).await;
@@ -365,7 +380,7 @@ where
         }
         wr.flush().await?;
     }
-    Ok(())
+    Ok(WriterFaults { drop_after, short })
 }
 
 async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, output: &mut OutBuf) -> std::io::Result<()> {

@@ -3,7 +3,8 @@
 //! Deterministic from a seed: connection number `n` (in accept order, from 0) draws its faults
 //! from a generator seeded with `(seed, n)`, so the same plan gives the same faults on the same
 //! connection every run. A rule fires on a connection with its probability, after a number of
-//! commands drawn from its range.
+//! commands drawn from its range, before the next command runs (so a dropped command was not
+//! carried out; a connection lost after the server acted is a separate case, not modelled yet).
 
 use std::time::Duration;
 
@@ -39,8 +40,9 @@ pub enum Fault {
     /// Send at most this many more bytes (drawn between 1 and the value), then close: a
     /// connection cut in the middle of a response.
     DropAfterBytes(u64),
-    /// Close while the client is sending an APPEND literal (at the next read that leaves one
-    /// unfinished).
+    /// Close while the client is sending an APPEND literal: at the first read, from the strike
+    /// on, that leaves one unfinished. With small messages pipelined under LITERAL+ a read may
+    /// always hold whole commands, and then it never fires; use large messages.
     DropMidLiteral,
     /// Send `* BYE` and close, as a server going down does.
     Bye,

@@ -338,9 +338,17 @@ impl VelocityModel {
                 .copied()
                 .filter(|s| s.profile == *name)
                 .collect();
+            // Steady messages per second of one mailbox: with a wall time, the fitted start-up
+            // is taken out, as it was from the message cost.
             let per_mailbox: Vec<f64> = own
                 .iter()
-                .map(|s| s.msgs_per_s / f64::from(s.mailboxes))
+                .map(|s| match (s.wall_s, s.messages_per_mailbox) {
+                    (Some(wall), Some(n)) => {
+                        let setup = setup_fixed_s + setup_round_trips * s.rtt_ms / 1000.0;
+                        n / (wall - setup).max(wall * 0.5)
+                    }
+                    _ => s.msgs_per_s / f64::from(s.mailboxes),
+                })
                 .collect();
             let ratios: Vec<f64> = own
                 .iter()

@@ -57,7 +57,7 @@ pub struct ScenarioResult {
     pub peak_users_per_ip: u64,
     /// Budget violations the servers' audit found (8 per user, 2,000 users per IP).
     pub budget_violations: Vec<String>,
-    /// Every source message arrived (per-folder counts compared in the stores).
+    /// Every source message arrived: per folder, the same SHA-256 body hashes at both ends.
     pub verified: bool,
 }
 

@@ -10,6 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
 
 use super::catalogue::Scenario;
 use super::results::ScenarioResult;
@@ -51,14 +53,15 @@ pub async fn run_scenario(
 
     let ca = TestCa::new()?;
     let cert = ca.server_cert(&["localhost", "127.0.0.1"])?;
-    let admin_password = format!("bench-{}-{}", scenario.name, std::process::id());
+    // Random, and the files that hold them are removed after the run.
+    let admin_password = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let source_store = MockStore::new('/');
     let dest_store = MockStore::new('/');
     dest_store.add_admin(ADMIN, &admin_password);
     let mut users_csv =
         String::from("SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n");
     for mailbox in &corpus.mailboxes {
-        let password = format!("{admin_password}-{}", mailbox.user);
+        let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
         source_store.add_user(&mailbox.user, &password);
         dest_store.add_user(&mailbox.user, &format!("{password}-unused"));
         fill(&source_store, mailbox, scenario.one_folder);
@@ -137,7 +140,11 @@ pub async fn run_scenario(
         run_measured(&[command], &scratch, timeout, &AtomicBool::new(false))
     })
     .await
-    .context("measuring thread")??;
+    .context("measuring thread")?;
+    for secret in [&users_file, &password_file] {
+        let _ = std::fs::remove_file(secret);
+    }
+    let usage = usage?;
 
     drain(&source).await;
     drain(&dest).await;
@@ -152,7 +159,7 @@ pub async fn run_scenario(
     let failed_messages = totals["failed_messages"].as_u64().unwrap_or(0);
     let verified = copied == messages
         && copied_bytes == mail_bytes
-        && counts(&source_store) == counts(&dest_store);
+        && same_mail(&source_store, &dest_store, &report);
 
     let wall_s = usage.wall.as_secs_f64().max(1e-9);
     let cpu_s = usage.user_s() + usage.sys_s();
@@ -222,22 +229,37 @@ fn fill(store: &MockStore, mailbox: &MailboxCorpus, one_folder: bool) {
     }
 }
 
-/// Messages per user over all folders, sorted by user.
-fn counts(store: &MockStore) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = store
-        .users()
-        .into_iter()
-        .map(|user| {
-            let n = store
-                .folders(&user)
+/// Whether every folder of every user arrived whole: the same multiset of SHA-256 body hashes
+/// in the destination folder the report maps it to.
+fn same_mail(source: &MockStore, dest: &MockStore, report: &serde_json::Value) -> bool {
+    let hashes = |store: &MockStore, user: &str, folder: &str| {
+        let mut h: Vec<[u8; 32]> = store
+            .messages(user, folder)
+            .iter()
+            .map(|m| Sha256::digest(&m.body).into())
+            .collect();
+        h.sort_unstable();
+        h
+    };
+    let empty = Vec::new();
+    for user in source.users() {
+        let folders = report["mailboxes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["mailbox"] == user.as_str()))
+            .and_then(|m| m["folders"].as_array())
+            .unwrap_or(&empty);
+        for info in source.folders(&user).iter().filter(|f| !f.noselect) {
+            let dest_name = folders
                 .iter()
-                .map(|f| u64::from(f.messages))
-                .sum();
-            (user, n)
-        })
-        .collect();
-    out.sort();
-    out
+                .find(|f| f["source"] == info.name.as_str())
+                .and_then(|f| f["dest"].as_str())
+                .unwrap_or(&info.name);
+            if hashes(source, &user, &info.name) != hashes(dest, &user, dest_name) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Waits until the server has seen every connection close, so its counters are final.
@@ -248,14 +270,15 @@ async fn drain(server: &MockServer) {
     }
 }
 
-/// Writes a file only its owner can read: it may hold passwords.
+/// Writes a file only its owner can read: it may hold passwords. A file left by an earlier run
+/// is removed first, so its permissions cannot carry over.
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
