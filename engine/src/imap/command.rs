@@ -69,7 +69,7 @@ pub async fn run_checked(
 
 /// A completion's text with its response code as sent: imap-proto takes the codes it knows
 /// (`[TRYCREATE]`, `[ALERT]`, ...) out of the text, and [`Error::disposition`] reads them.
-/// Bounded like every server text we keep (see [`bounded_text`]).
+/// Bounded like every server text we keep (see `bounded_text`).
 pub fn outcome_text(outcome: &imap_proto::rfc3501::Outcome<'_>) -> String {
     use imap_proto::ResponseCode as C;
     let code = match &outcome.code {
