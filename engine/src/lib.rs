@@ -8,6 +8,9 @@
 //!                                                 MULTIAPPEND, one writer per folder, in order
 //! ```
 //! The source is opened with EXAMINE and read with BODY.PEEK: it is never modified.
+//!
+//! - [`transform::folder_map`]: which destination folder each source folder goes to
+//!   (Foldermap.xml, a TOML form with regex rules, the built-in default map, SPECIAL-USE).
 
 pub mod copier;
 pub mod error;
@@ -15,6 +18,7 @@ pub mod imap;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod transform;
 
 pub use copier::{
     copy_mailbox, run_batch, Account, AppendMode, CompressMode, CopyOptions, MailboxJob,

@@ -1,0 +1,262 @@
+//! Reads the Microsoft migration tools' Foldermap.xml (guide 3.6.4.1.2 and 3.6.4.1.3).
+//!
+//! ```xml
+//! <Folder path="Spam">
+//!   <Property SpecialFolder="Junk E-mail" />
+//! </Folder>
+//! <Folder path="Important Mail">
+//!   <Property Name="Inbox/Important" />
+//! </Folder>
+//! ```
+//!
+//! The guide shows `<Folder>` entries but not the element around them, so either form is read:
+//! bare `<Folder>` entries (as printed in the guide) or entries inside one root element of any
+//! name. Element and attribute names are matched case-insensitively and values are trimmed.
+//! Everything else is an error naming the file, line and column: other elements, unknown
+//! attributes, text, a `<Folder>` without exactly one `<Property>`, a `<Property>` without
+//! exactly one of `SpecialFolder` / `Name`. Comments, the XML declaration, processing
+//! instructions and a DOCTYPE are ignored.
+
+use super::error::{FolderMapError, Problem};
+use super::map::{is_usable_path, FolderMap, MapTarget};
+use super::special::SpecialFolder;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// Where the reader is inside the entries.
+#[derive(Debug)]
+enum State {
+    /// Between entries (at the top level or inside the root element).
+    Entries,
+    /// Inside `<Folder>`: its path, the offset of its start tag, its target once seen.
+    Folder {
+        path: String,
+        at: u64,
+        target: Option<MapTarget>,
+    },
+    /// Inside a non-empty `<Property>` (`<Property ...></Property>`).
+    Property {
+        path: String,
+        at: u64,
+        target: Option<MapTarget>,
+    },
+}
+
+/// The reader: the entry state plus the root element, if the entries have one.
+struct Parser {
+    state: State,
+    /// The open root element's name.
+    root: Option<String>,
+    /// Whether any element has been seen (a root can only come first).
+    started: bool,
+    map: FolderMap,
+}
+
+/// Parses Foldermap.xml `text`; `origin` (usually the file name) prefixes every error.
+///
+/// The map keeps the built-in default map after the file's rules (a folder the file does not
+/// name is still recognised by its name or SPECIAL-USE attribute).
+pub fn parse_foldermap_xml(text: &str, origin: &str) -> Result<FolderMap, FolderMapError> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().trim_text(true);
+    let mut parser = Parser {
+        state: State::Entries,
+        root: None,
+        started: false,
+        map: FolderMap::default(),
+    };
+    let err = |offset: u64, problem: Problem| {
+        FolderMapError::at(
+            origin,
+            text,
+            usize::try_from(offset).unwrap_or(usize::MAX),
+            problem,
+        )
+    };
+    loop {
+        let at = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => return Err(err(reader.error_position(), Problem::Syntax(e.to_string()))),
+        };
+        match event {
+            Event::Eof => break,
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::Text(t) => {
+                let text = String::from_utf8_lossy(&t).trim().to_string();
+                if !text.is_empty() {
+                    return Err(err(at, Problem::UnexpectedText(text)));
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                return Err(err(at, Problem::UnexpectedText("character data".into())));
+            }
+            Event::Start(e) => parser.open(&e, at).map_err(|p| err(at, p))?,
+            Event::Empty(e) => {
+                parser.open(&e, at).map_err(|p| err(at, p))?;
+                parser.close().map_err(|(at, p)| err(at, p))?;
+            }
+            Event::End(_) => parser.close().map_err(|(at, p)| err(at, p))?,
+        }
+    }
+    match (parser.state, parser.root) {
+        (State::Entries, None) => Ok(parser.map),
+        (State::Entries, Some(root)) => Err(err(
+            text.len() as u64,
+            Problem::Missing(format!("</{root}> missing at end of file")),
+        )),
+        (State::Folder { at, .. } | State::Property { at, .. }, _) => Err(err(
+            at,
+            Problem::Missing("<Folder> not closed at end of file".into()),
+        )),
+    }
+}
+
+/// The element's local name, lossily decoded.
+fn element_name(e: &BytesStart<'_>) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+}
+
+/// The attributes of `e` as (name, unescaped trimmed value) pairs.
+fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, Problem> {
+    let mut out = Vec::new();
+    for attr in e.attributes() {
+        let attr = attr.map_err(|e| Problem::Syntax(e.to_string()))?;
+        let name = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
+        let value = attr
+            .unescape_value()
+            .map_err(|e| Problem::Syntax(e.to_string()))?;
+        out.push((name, value.trim().to_string()));
+    }
+    Ok(out)
+}
+
+impl Parser {
+    /// A start tag (for `<x/>` the caller then closes it).
+    fn open(&mut self, e: &BytesStart<'_>, at: u64) -> Result<(), Problem> {
+        let name = element_name(e);
+        let is = |want: &str| name.eq_ignore_ascii_case(want);
+        let unexpected = |context: String| Problem::UnexpectedElement {
+            element: name.clone(),
+            context,
+        };
+        let first = !std::mem::replace(&mut self.started, true);
+        let state = std::mem::replace(&mut self.state, State::Entries);
+        self.state = match state {
+            State::Entries if is("Folder") => State::Folder {
+                path: folder_path(e, &name)?,
+                at,
+                target: None,
+            },
+            State::Entries if first && !is("Property") => {
+                if let Some((attribute, _)) = attributes(e)?.into_iter().next() {
+                    return Err(Problem::UnknownAttribute {
+                        attribute,
+                        element: name,
+                        expected: "no attributes",
+                    });
+                }
+                self.root = Some(name);
+                State::Entries
+            }
+            State::Entries => {
+                return Err(unexpected(match &self.root {
+                    Some(root) => format!("inside <{root}> (expected <Folder>)"),
+                    None => "at the top level (expected <Folder>)".into(),
+                }))
+            }
+            State::Folder { path, at, target } if is("Property") => {
+                if target.is_some() {
+                    return Err(Problem::Missing(format!(
+                        "<Folder path={path:?}> has more than one <Property>"
+                    )));
+                }
+                State::Property {
+                    target: Some(property_target(e, &name)?),
+                    path,
+                    at,
+                }
+            }
+            State::Folder { .. } => {
+                return Err(unexpected("inside <Folder> (expected <Property>)".into()))
+            }
+            State::Property { .. } => {
+                return Err(unexpected("inside <Property> (it takes no content)".into()))
+            }
+        };
+        Ok(())
+    }
+
+    /// An end tag; closing a `<Folder>` adds its rule to the map. Errors carry the offset of
+    /// the `<Folder>` start tag they are about.
+    fn close(&mut self) -> Result<(), (u64, Problem)> {
+        let state = std::mem::replace(&mut self.state, State::Entries);
+        match state {
+            State::Property { path, at, target } => {
+                self.state = State::Folder { path, at, target };
+            }
+            State::Folder { path, at, target } => {
+                let target = target.ok_or_else(|| {
+                    let problem = format!("<Folder path={path:?}> has no <Property>");
+                    (at, Problem::Missing(problem))
+                })?;
+                self.map.add_exact(&path, target).map_err(|p| (at, p))?;
+            }
+            State::Entries => {
+                // quick-xml checks end names, so this can only be the root closing.
+                self.root = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `path` of a `<Folder>`: required, non-empty, the only attribute.
+fn folder_path(e: &BytesStart<'_>, element: &str) -> Result<String, Problem> {
+    let mut path = None;
+    for (attr, value) in attributes(e)? {
+        if !attr.eq_ignore_ascii_case("path") {
+            return Err(Problem::UnknownAttribute {
+                attribute: attr,
+                element: element.to_string(),
+                expected: "path",
+            });
+        }
+        path = Some(value);
+    }
+    path.filter(|p| !p.is_empty())
+        .ok_or_else(|| Problem::Missing("<Folder> has no path attribute (or it is empty)".into()))
+}
+
+/// The target a `<Property>` names: exactly one of `SpecialFolder` and `Name`.
+fn property_target(e: &BytesStart<'_>, element: &str) -> Result<MapTarget, Problem> {
+    let mut target = None;
+    for (attr, value) in attributes(e)? {
+        let this = if attr.eq_ignore_ascii_case("SpecialFolder") {
+            MapTarget::Special(
+                SpecialFolder::from_exchange_name(&value)
+                    .ok_or(Problem::UnknownSpecialFolder(value))?,
+            )
+        } else if attr.eq_ignore_ascii_case("Name") {
+            let path = value.trim_matches('/').to_string();
+            if !is_usable_path(&path) {
+                return Err(Problem::Missing(format!(
+                    "<Property Name={value:?}> is not a folder path"
+                )));
+            }
+            MapTarget::Path(path)
+        } else {
+            return Err(Problem::UnknownAttribute {
+                attribute: attr,
+                element: element.to_string(),
+                expected: "SpecialFolder or Name",
+            });
+        };
+        if target.replace(this).is_some() {
+            return Err(Problem::Missing(
+                "<Property> has both SpecialFolder and Name (give one)".into(),
+            ));
+        }
+    }
+    target.ok_or_else(|| Problem::Missing("<Property> has neither SpecialFolder nor Name".into()))
+}
