@@ -74,7 +74,9 @@ pub fn parse_foldermap_xml(text: &str, origin: &str) -> Result<FolderMap, Folder
         )
     };
     loop {
+        // The event starts after the whitespace that trimming skipped.
         let at = reader.buffer_position();
+        let at = at + skipped_whitespace(text, at);
         let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => return Err(err(reader.error_position(), Problem::Syntax(e.to_string()))),
@@ -110,6 +112,15 @@ pub fn parse_foldermap_xml(text: &str, origin: &str) -> Result<FolderMap, Folder
             Problem::Missing("<Folder> not closed at end of file".into()),
         )),
     }
+}
+
+/// How many bytes of whitespace `text` has from byte `at` on.
+fn skipped_whitespace(text: &str, at: u64) -> u64 {
+    let rest = usize::try_from(at)
+        .ok()
+        .and_then(|at| text.get(at..))
+        .unwrap_or("");
+    (rest.len() - rest.trim_start().len()) as u64
 }
 
 /// The element's local name, lossily decoded.
@@ -259,4 +270,200 @@ fn property_target(e: &BytesStart<'_>, element: &str) -> Result<MapTarget, Probl
         }
     }
     target.ok_or_else(|| Problem::Missing("<Property> has neither SpecialFolder nor Name".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DestinationFolders, MatchedBy, Position};
+    use super::*;
+
+    const SEED: &str = include_str!("../../../../fixtures/foldermaps/seed-example.xml");
+
+    fn exchange() -> DestinationFolders {
+        DestinationFolders::new('/')
+            .with("INBOX", None)
+            .with("Junk Email", Some("\\Junk"))
+    }
+
+    /// The error for `text`, as (line, column, message).
+    fn error(text: &str) -> (usize, usize, String) {
+        let e = parse_foldermap_xml(text, "Foldermap.xml").unwrap_err();
+        assert!(e.to_string().starts_with("Foldermap.xml:"), "{e}");
+        let Position { line, column } = e.position;
+        (line, column, e.problem.to_string())
+    }
+
+    #[test]
+    fn seed_fixture_maps_spam_to_junk_and_important_mail_under_the_inbox() {
+        let map = parse_foldermap_xml(SEED, "seed-example.xml").unwrap();
+        let dest = exchange();
+        for spam in ["Spam", "Junk", "spam"] {
+            let t = map.resolve(spam, None, &dest);
+            assert_eq!(
+                (t.name.as_str(), t.matched_by),
+                ("Junk Email", MatchedBy::Exact)
+            );
+        }
+        let t = map.resolve("Important Mail", None, &dest);
+        assert_eq!((t.name.as_str(), t.exists), ("INBOX/Important", false));
+        assert_eq!(map.exact_rules().count(), 3);
+        // The default map still applies after the file's rules.
+        assert_eq!(map.resolve("Bulk Mail", None, &dest).name, "Junk Email");
+    }
+
+    #[test]
+    fn reads_bare_entries_as_the_guide_prints_them() {
+        // Spacing as the guide's PDF text has it, "Junk E - mail" included.
+        let text = "<Folder path=\"Spam\">  \n<Property SpecialFolder=\"Junk E - mail\" />  \n</Folder>  \n\
+                    <Folder path=\"Important Mail\">\n<Property Name=\"Inbox/Important\" />\n</Folder>\n";
+        let map = parse_foldermap_xml(text, "Foldermap.xml").unwrap();
+        assert_eq!(map.resolve("Spam", None, &exchange()).name, "Junk Email");
+        assert_eq!(
+            map.resolve("Important Mail", None, &exchange()).name,
+            "INBOX/Important"
+        );
+    }
+
+    #[test]
+    fn tolerates_case_whitespace_comments_and_non_empty_property() {
+        let text = r#"<?xml version="1.0"?>
+            <!-- a comment -->
+            <foldermapping>
+              <FOLDER PATH="  Old Spam  ">
+                <property specialfolder=" junk e-mail "></property>
+              </FOLDER>
+              <folder path="R&amp;D"><Property Name="/Work/R&amp;D/" /></folder>
+            </foldermapping>"#;
+        let map = parse_foldermap_xml(text, "Foldermap.xml").unwrap();
+        assert_eq!(
+            map.resolve("old spam", None, &exchange()).name,
+            "Junk Email"
+        );
+        assert_eq!(map.resolve("R&D", None, &exchange()).name, "Work/R&D");
+        assert_eq!(
+            parse_foldermap_xml("", "empty.xml")
+                .unwrap()
+                .exact_rules()
+                .count(),
+            0
+        );
+        assert_eq!(
+            parse_foldermap_xml("<FolderMap/>", "e.xml")
+                .unwrap()
+                .exact_rules()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn the_same_folder_twice_is_fine_with_one_target_and_an_error_with_two() {
+        let same = r#"<M><Folder path="Spam"><Property SpecialFolder="Junk E-mail"/></Folder>
+<Folder path="SPAM"><Property SpecialFolder="JunkEmail"/></Folder></M>"#;
+        assert!(parse_foldermap_xml(same, "a.xml").is_ok());
+        let clash = r#"<M><Folder path="Spam"><Property SpecialFolder="Junk E-mail"/></Folder>
+<Folder path="spam"><Property Name="Inbox/Spam"/></Folder></M>"#;
+        let (line, column, message) = error(clash);
+        assert_eq!((line, column), (2, 1));
+        assert!(message.contains("mapped twice"), "{message}");
+    }
+
+    #[test]
+    fn structural_errors_name_line_column_and_problem() {
+        let cases: &[(&str, (usize, usize), &str)] = &[
+            (
+                "<Folder><Property Name=\"x\"/></Folder>",
+                (1, 1),
+                "no path attribute",
+            ),
+            (
+                "<Folder path=\"\"><Property Name=\"x\"/></Folder>",
+                (1, 1),
+                "no path",
+            ),
+            (
+                "<Folder path=\"a\" id=\"1\"><Property Name=\"x\"/></Folder>",
+                (1, 1),
+                "unknown attribute \"id\"",
+            ),
+            (
+                "<M>\n  <Folder path=\"a\">\n    <Folder path=\"b\"/>",
+                (3, 5),
+                "unexpected element <Folder> inside <Folder>",
+            ),
+            (
+                "<M>\n<Thing/>\n</M>",
+                (2, 1),
+                "unexpected element <Thing> inside <M>",
+            ),
+            (
+                "<Folder path=\"a\"><Property Name=\"x\"/></Folder>\n<Other/>",
+                (2, 1),
+                "at the top level",
+            ),
+            (
+                "<Folder path=\"a\">\n</Folder>",
+                (1, 1),
+                "has no <Property>",
+            ),
+            (
+                "<Folder path=\"a\"><Property Name=\"x\"/><Property Name=\"y\"/></Folder>",
+                (1, 38),
+                "more than one <Property>",
+            ),
+            (
+                "<Folder path=\"a\"><Property/></Folder>",
+                (1, 18),
+                "neither SpecialFolder nor Name",
+            ),
+            (
+                "<Folder path=\"a\"><Property Name=\"x\" SpecialFolder=\"Notes\"/></Folder>",
+                (1, 18),
+                "both",
+            ),
+            (
+                "<Folder path=\"a\"><Property SpecialFolder=\"Spam Box\"/></Folder>",
+                (1, 18),
+                "unknown special folder \"Spam Box\"",
+            ),
+            (
+                "<Folder path=\"a\"><Property Name=\"a//b\"/></Folder>",
+                (1, 18),
+                "not a folder path",
+            ),
+            (
+                "<Folder path=\"a\"><Property Nmae=\"x\"/></Folder>",
+                (1, 18),
+                "unknown attribute \"Nmae\"",
+            ),
+            (
+                "<Folder path=\"a\">hello<Property Name=\"x\"/></Folder>",
+                (1, 18),
+                "unexpected text \"hello\"",
+            ),
+            (
+                "<M>\n<Folder path=\"a\"><Property Name=\"x\"/></Folder>",
+                (2, 47),
+                "</M> missing",
+            ),
+        ];
+        for (text, position, needle) in cases {
+            let (line, column, message) = error(text);
+            assert!(message.contains(needle), "{text:?}: {message}");
+            assert_eq!((line, column), *position, "{text:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn malformed_xml_is_a_syntax_error_with_a_position() {
+        for text in [
+            "<Folder path=\"a\"><Property Name=\"x\"/></Fold>",
+            "<Folder path=\"a><Property Name=\"x\"/></Folder>",
+            "<Folder path=\"a\"><Property Name=\"x\"/>\n</Folder></Folder>",
+        ] {
+            let e = parse_foldermap_xml(text, "bad.xml").unwrap_err();
+            assert!(e.position.line >= 1, "{text:?}: {e}");
+            assert!(e.to_string().starts_with("bad.xml:"), "{e}");
+        }
+    }
 }
