@@ -221,3 +221,150 @@ fn quote(s: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_foldermap_xml, DestinationFolders, MatchedBy, Position};
+    use super::*;
+
+    const SEED_TOML: &str = include_str!("../../../../fixtures/foldermaps/seed-example.toml");
+    const SEED_XML: &str = include_str!("../../../../fixtures/foldermaps/seed-example.xml");
+
+    fn exchange() -> DestinationFolders {
+        DestinationFolders::new('/')
+            .with("INBOX", None)
+            .with("Sent Items", Some("\\Sent"))
+            .with("Junk Email", Some("\\Junk"))
+    }
+
+    fn error(text: &str) -> (usize, usize, String) {
+        let e = parse_foldermap_toml(text, "map.toml").unwrap_err();
+        assert!(e.to_string().starts_with("map.toml:"), "{e}");
+        let Position { line, column } = e.position;
+        (line, column, e.problem.to_string())
+    }
+
+    #[test]
+    fn seed_fixture_means_what_the_xml_fixture_means() {
+        let from_toml = parse_foldermap_toml(SEED_TOML, "seed-example.toml").unwrap();
+        let from_xml = parse_foldermap_xml(SEED_XML, "seed-example.xml").unwrap();
+        let dest = exchange();
+        for name in ["Spam", "Junk", "Important Mail", "Sent", "Other", "INBOX"] {
+            assert_eq!(
+                from_toml.resolve(name, None, &dest),
+                from_xml.resolve(name, None, &dest),
+                "{name}"
+            );
+        }
+        assert_eq!(from_toml.resolve("Spam", None, &dest).name, "Junk Email");
+        assert_eq!(
+            from_toml.resolve("Important Mail", None, &dest).name,
+            "INBOX/Important"
+        );
+        let t = from_toml.resolve("Archive/2019", None, &dest);
+        assert_eq!(
+            (t.name.as_str(), t.matched_by),
+            ("Archive 2019", MatchedBy::Regex)
+        );
+        assert_eq!(
+            from_xml.resolve("Archive/2019", None, &dest).name,
+            "Archive/2019"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_map() {
+        let map = parse_foldermap_toml("", "empty.toml").unwrap();
+        assert!(map.uses_default_map());
+        assert_eq!(map.resolve("Sent", None, &exchange()).name, "Sent Items");
+    }
+
+    #[test]
+    fn render_default_reads_back_as_the_default_map() {
+        let text = render_default();
+        let map = parse_foldermap_toml(&text, "default.toml").unwrap();
+        let builtin = FolderMap::default();
+        let dest = exchange();
+        let mut checked = 0;
+        for special in SpecialFolder::ALL {
+            for name in special.known_names() {
+                let (rendered, builtin) = (
+                    map.resolve(name, None, &dest),
+                    builtin.resolve(name, None, &dest),
+                );
+                assert_eq!(rendered.name, builtin.name, "{name}");
+                assert_eq!(rendered.special, Some(special), "{name}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        assert!(text.contains("\"Gelöschte Elemente\" = { special = \"Deleted Items\" }"));
+        assert!(text.contains("\"[Gmail]/Spam\" = { special = \"Junk E-mail\" }"));
+        assert!(text.contains("# Sent Items (\\Sent)"));
+    }
+
+    #[test]
+    fn quotes_toml_strings() {
+        assert_eq!(quote("Boîte d'envoi"), "\"Boîte d'envoi\"");
+        assert_eq!(quote("a\"b\\c\td"), "\"a\\\"b\\\\c\\u0009d\"");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_with_positions() {
+        let cases: &[(&str, (usize, usize), &str)] = &[
+            (
+                "[exact]\n\"Spam\" = \"Junk\"\n[regexp]\n",
+                (3, 2),
+                "unknown field",
+            ),
+            ("defaults = true\n", (1, 1), "unknown field"),
+            (
+                "[exact]\n\"Spam\" = { special = \"Junk\" }\n",
+                (2, 10),
+                "unknown special folder \"Junk\"",
+            ),
+            (
+                "[exact]\n\"Spam\" = { folder = \"Junk\" }\n",
+                (2, 10),
+                "unknown field `folder`",
+            ),
+            (
+                "[exact]\n\"Spam\" = { special = \"Notes\", name = \"x\" }\n",
+                (2, 10),
+                "not both",
+            ),
+            ("[exact]\n\"Spam\" = 3\n", (2, 10), "folder path string"),
+            (
+                "[exact]\n\"Spam\" = \"a//b\"\n",
+                (2, 10),
+                "not a folder path",
+            ),
+            (
+                "[exact]\n\"Spam\" = \"Junk\"\n\"spam\" = \"Trash\"\n",
+                (3, 1),
+                "mapped twice",
+            ),
+            ("[regex]\n'^(a' = \"x\"\n", (2, 1), "bad regex \"^(a\""),
+            (
+                "[regex]\n'^(a)$' = \"x {2}\"\n",
+                (2, 11),
+                "has 1 capture group",
+            ),
+            (
+                "[regex]\n'^a$' = { special = \"Bin\" }\n",
+                (2, 9),
+                "unknown special folder",
+            ),
+            ("[exact\n", (1, 7), ""),
+            ("default_map = \"yes\"\n", (1, 15), "bool"),
+        ];
+        let mut wrong = Vec::new();
+        for (text, position, needle) in cases {
+            let (line, column, message) = error(text);
+            if !message.contains(needle) || (line, column) != *position {
+                wrong.push(format!("{text:?}: {line}:{column}: {message}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
