@@ -29,7 +29,7 @@ impl DestinationFolders {
     }
 
     /// [`push`](Self::push), builder style (handy in tests and examples).
-    pub fn with(mut self, name: impl Into<String>, special_use: Option<&str>) -> Self {
+    pub fn with_folder(mut self, name: impl Into<String>, special_use: Option<&str>) -> Self {
         self.push(name, special_use);
         self
     }

@@ -63,7 +63,7 @@ pub enum Problem {
     UnexpectedElement {
         /// The element's name.
         element: String,
-        /// Where it was found, e.g. "inside <Folder>".
+        /// Where it was found, e.g. "inside `<Folder>`".
         context: String,
     },
     /// An attribute this format does not have.
@@ -76,9 +76,10 @@ pub enum Problem {
         /// The attributes that element may have.
         expected: &'static str,
     },
-    /// Something the format requires is absent or empty.
+    /// An entry that breaks the format's rules: something required absent, empty or repeated
+    /// (a `<Folder>` without `path`, two `<Property>`, a target that is not a folder path).
     #[error("{0}")]
-    Missing(String),
+    Invalid(String),
     /// Text content where only elements may be.
     #[error("unexpected text {0:?}")]
     UnexpectedText(String),
@@ -145,7 +146,7 @@ mod tests {
             "Foldermap.xml",
             "a\nbc",
             3,
-            Problem::Missing("<Folder> has no path attribute".into()),
+            Problem::Invalid("<Folder> has no path attribute".into()),
         );
         assert_eq!(
             e.to_string(),

@@ -286,13 +286,13 @@ mod tests {
     /// Exchange Online as its LIST shows it, with RFC 6154 attributes.
     fn exchange() -> DestinationFolders {
         DestinationFolders::new('/')
-            .with("INBOX", None)
-            .with("Sent Items", Some("\\Sent"))
-            .with("Drafts", Some("\\Drafts"))
-            .with("Deleted Items", Some("\\Trash"))
-            .with("Junk Email", Some("\\Junk"))
-            .with("Outbox", None)
-            .with("Calendar", None)
+            .with_folder("INBOX", None)
+            .with_folder("Sent Items", Some("\\Sent"))
+            .with_folder("Drafts", Some("\\Drafts"))
+            .with_folder("Deleted Items", Some("\\Trash"))
+            .with_folder("Junk Email", Some("\\Junk"))
+            .with_folder("Outbox", None)
+            .with_folder("Calendar", None)
     }
 
     fn toml(text: &str) -> FolderMap {
@@ -319,7 +319,7 @@ mod tests {
             (None, MatchedBy::Exact, false)
         );
         // Hierarchy is kept in the destination's delimiter.
-        let dovecot = DestinationFolders::new('.').with("INBOX", None);
+        let dovecot = DestinationFolders::new('.').with_folder("INBOX", None);
         assert_eq!(
             map.resolve("important mail", None, &dovecot).name,
             "INBOX.Important"
@@ -330,15 +330,15 @@ mod tests {
     fn special_folder_without_special_use_finds_a_known_name_else_the_exchange_name() {
         let map = FolderMap::default();
         let dutch = DestinationFolders::new('/')
-            .with("INBOX", None)
-            .with("Verzonden items", None)
-            .with("Sent Items", None);
+            .with_folder("INBOX", None)
+            .with_folder("Verzonden items", None)
+            .with_folder("Sent Items", None);
         // The Exchange name comes first among the known names.
         assert_eq!(map.resolve("Sent", None, &dutch).name, "Sent Items");
-        let dutch_only = DestinationFolders::new('/').with("Verzonden Items", None);
+        let dutch_only = DestinationFolders::new('/').with_folder("Verzonden Items", None);
         let t = map.resolve("[Gmail]/Sent Mail", None, &dutch_only);
         assert_eq!((t.name.as_str(), t.exists), ("Verzonden Items", true));
-        let bare = DestinationFolders::new('/').with("INBOX", None);
+        let bare = DestinationFolders::new('/').with_folder("INBOX", None);
         let t = map.resolve("Papierkorb", None, &bare);
         assert_eq!((t.name.as_str(), t.exists), ("Deleted Items", false));
         assert_eq!(map.resolve("Bulk Mail", None, &bare).name, "Junk E-mail");
@@ -347,8 +347,8 @@ mod tests {
     #[test]
     fn special_use_beats_names_at_the_destination() {
         let dest = DestinationFolders::new('/')
-            .with("Junk E-mail", None)
-            .with("Spam", Some("\\Junk"));
+            .with_folder("Junk E-mail", None)
+            .with_folder("Spam", Some("\\Junk"));
         assert_eq!(
             FolderMap::default().resolve("Junk", None, &dest).name,
             "Spam"

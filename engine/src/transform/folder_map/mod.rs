@@ -22,6 +22,21 @@
 //! else an existing folder with one of its known names, else its Exchange name (`Sent Items`).
 //! A path target (`Inbox/Important`) keeps its hierarchy in the destination's delimiter.
 //! Several sources may map onto one target: their messages merge ([`plan_folder_map`] flags it).
+//!
+//! ```
+//! use cutover_engine::transform::folder_map::{parse_foldermap_xml, DestinationFolders};
+//!
+//! let xml = r#"<Folder path="Spam"><Property SpecialFolder="Junk E-mail" /></Folder>
+//!              <Folder path="Important Mail"><Property Name="Inbox/Important" /></Folder>"#;
+//! let map = parse_foldermap_xml(xml, "Foldermap.xml")?;
+//! let exchange = DestinationFolders::new('/')
+//!     .with_folder("INBOX", None)
+//!     .with_folder("Junk Email", Some("\\Junk"));
+//! assert_eq!(map.resolve("Spam", None, &exchange).name, "Junk Email");
+//! assert_eq!(map.resolve("Important Mail", None, &exchange).name, "INBOX/Important");
+//! assert_eq!(map.resolve("Sent Messages", None, &exchange).name, "Sent Items");
+//! # Ok::<(), cutover_engine::transform::folder_map::FolderMapError>(())
+//! ```
 
 mod destination;
 mod error;

@@ -76,11 +76,11 @@ mod tests {
 
     fn exchange() -> DestinationFolders {
         DestinationFolders::new('/')
-            .with("INBOX", None)
-            .with("Sent Items", Some("\\Sent"))
-            .with("Drafts", Some("\\Drafts"))
-            .with("Deleted Items", Some("\\Trash"))
-            .with("Junk Email", Some("\\Junk"))
+            .with_folder("INBOX", None)
+            .with_folder("Sent Items", Some("\\Sent"))
+            .with_folder("Drafts", Some("\\Drafts"))
+            .with_folder("Deleted Items", Some("\\Trash"))
+            .with_folder("Junk Email", Some("\\Junk"))
     }
 
     #[test]

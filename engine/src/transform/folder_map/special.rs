@@ -5,7 +5,9 @@
 //! hierarchy delimiter; Dovecot/Courier/Cyrus `INBOX.`-style names are listed as such too, so
 //! they match whether or not the caller translated the source delimiter first.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// One of the default folders Exchange creates with every mailbox (guide 3.6.4.1.1).
 ///
@@ -212,10 +214,13 @@ impl SpecialFolder {
     /// The special folder whose known names include `name` (see [`fold`] for the comparison).
     /// `INBOX` in any case is the Inbox.
     pub fn from_known_name(name: &str) -> Option<SpecialFolder> {
-        let want = fold(name);
-        SpecialFolder::ALL
-            .into_iter()
-            .find(|s| s.known_names().iter().any(|n| fold(n) == want))
+        static BY_FOLDED_NAME: LazyLock<HashMap<String, SpecialFolder>> = LazyLock::new(|| {
+            SpecialFolder::ALL
+                .into_iter()
+                .flat_map(|s| s.known_names().iter().map(move |n| (fold(n), s)))
+                .collect()
+        });
+        BY_FOLDED_NAME.get(&fold(name)).copied()
     }
 }
 
@@ -249,7 +254,6 @@ fn compact(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn no_known_name_belongs_to_two_folders() {

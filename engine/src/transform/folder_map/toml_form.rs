@@ -164,7 +164,7 @@ fn map_target(spec: &Spec) -> Result<MapTarget, Problem> {
             if is_usable_path(trimmed) {
                 Ok(MapTarget::Path(trimmed.to_string()))
             } else {
-                Err(Problem::Missing(format!("{path:?} is not a folder path")))
+                Err(Problem::Invalid(format!("{path:?} is not a folder path")))
             }
         }
     }
@@ -232,9 +232,9 @@ mod tests {
 
     fn exchange() -> DestinationFolders {
         DestinationFolders::new('/')
-            .with("INBOX", None)
-            .with("Sent Items", Some("\\Sent"))
-            .with("Junk Email", Some("\\Junk"))
+            .with_folder("INBOX", None)
+            .with_folder("Sent Items", Some("\\Sent"))
+            .with_folder("Junk Email", Some("\\Junk"))
     }
 
     fn error(text: &str) -> (usize, usize, String) {

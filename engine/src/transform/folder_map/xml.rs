@@ -105,11 +105,11 @@ pub fn parse_foldermap_xml(text: &str, origin: &str) -> Result<FolderMap, Folder
         (State::Entries, None) => Ok(parser.map),
         (State::Entries, Some(root)) => Err(err(
             text.len() as u64,
-            Problem::Missing(format!("</{root}> missing at end of file")),
+            Problem::Invalid(format!("</{root}> missing at end of file")),
         )),
         (State::Folder { at, .. } | State::Property { at, .. }, _) => Err(err(
             at,
-            Problem::Missing("<Folder> not closed at end of file".into()),
+            Problem::Invalid("<Folder> not closed at end of file".into()),
         )),
     }
 }
@@ -178,7 +178,7 @@ impl Parser {
             }
             State::Folder { path, at, target } if is("Property") => {
                 if target.is_some() {
-                    return Err(Problem::Missing(format!(
+                    return Err(Problem::Invalid(format!(
                         "<Folder path={path:?}> has more than one <Property>"
                     )));
                 }
@@ -209,7 +209,7 @@ impl Parser {
             State::Folder { path, at, target } => {
                 let target = target.ok_or_else(|| {
                     let problem = format!("<Folder path={path:?}> has no <Property>");
-                    (at, Problem::Missing(problem))
+                    (at, Problem::Invalid(problem))
                 })?;
                 self.map.add_exact(&path, target).map_err(|p| (at, p))?;
             }
@@ -236,7 +236,7 @@ fn folder_path(e: &BytesStart<'_>, element: &str) -> Result<String, Problem> {
         path = Some(value);
     }
     path.filter(|p| !p.is_empty())
-        .ok_or_else(|| Problem::Missing("<Folder> has no path attribute (or it is empty)".into()))
+        .ok_or_else(|| Problem::Invalid("<Folder> has no path attribute (or it is empty)".into()))
 }
 
 /// The target a `<Property>` names: exactly one of `SpecialFolder` and `Name`.
@@ -251,7 +251,7 @@ fn property_target(e: &BytesStart<'_>, element: &str) -> Result<MapTarget, Probl
         } else if attr.eq_ignore_ascii_case("Name") {
             let path = value.trim_matches('/').to_string();
             if !is_usable_path(&path) {
-                return Err(Problem::Missing(format!(
+                return Err(Problem::Invalid(format!(
                     "<Property Name={value:?}> is not a folder path"
                 )));
             }
@@ -264,12 +264,12 @@ fn property_target(e: &BytesStart<'_>, element: &str) -> Result<MapTarget, Probl
             });
         };
         if target.replace(this).is_some() {
-            return Err(Problem::Missing(
+            return Err(Problem::Invalid(
                 "<Property> has both SpecialFolder and Name (give one)".into(),
             ));
         }
     }
-    target.ok_or_else(|| Problem::Missing("<Property> has neither SpecialFolder nor Name".into()))
+    target.ok_or_else(|| Problem::Invalid("<Property> has neither SpecialFolder nor Name".into()))
 }
 
 #[cfg(test)]
@@ -281,8 +281,8 @@ mod tests {
 
     fn exchange() -> DestinationFolders {
         DestinationFolders::new('/')
-            .with("INBOX", None)
-            .with("Junk Email", Some("\\Junk"))
+            .with_folder("INBOX", None)
+            .with_folder("Junk Email", Some("\\Junk"))
     }
 
     /// The error for `text`, as (line, column, message).
