@@ -39,6 +39,8 @@ pub enum MatchedBy {
     SourceSpecialUse,
     /// The default map, through the source folder's name.
     DefaultName,
+    /// No rule names the folder but one names a parent level: it moves with its parent.
+    Parent,
     /// No rule: the name is kept.
     Unmapped,
 }
@@ -202,6 +204,15 @@ impl FolderMap {
         source_special_use: Option<&str>,
     ) -> (MapTarget, MatchedBy) {
         let name = self.strip_root(source_name).unwrap_or(source_name);
+        self.rule_for_stripped(name, source_special_use)
+    }
+
+    /// [`rule_for`](Self::rule_for) on a name the SourceRootFolder is already stripped from.
+    fn rule_for_stripped(
+        &self,
+        name: &str,
+        source_special_use: Option<&str>,
+    ) -> (MapTarget, MatchedBy) {
         let key = fold(name);
         if let Some((_, _, target)) = self.exact.iter().find(|(k, _, _)| *k == key) {
             return (target.clone(), MatchedBy::Exact);
@@ -236,6 +247,8 @@ impl FolderMap {
     /// attribute, else an existing folder with one of its known names, else its Exchange name
     /// (to be created). A path keeps its hierarchy, joined with the destination's delimiter
     /// (a level containing that delimiter gets `_` instead; `Inbox` as first level is `INBOX`).
+    /// A folder no rule names, under a parent one does, moves with that parent
+    /// ([`MatchedBy::Parent`]).
     pub fn resolve(
         &self,
         source_name: &str,
@@ -243,24 +256,66 @@ impl FolderMap {
         dest: &DestinationFolders,
     ) -> Target {
         let (target, matched_by) = self.rule_for(source_name, source_special_use);
-        match target {
-            MapTarget::Special(special) => {
-                let found = dest.find_special(special);
-                Target {
-                    name: found.unwrap_or(special.exchange_name()).to_string(),
-                    special: Some(special),
-                    matched_by,
-                    exists: found.is_some_and(|n| dest.contains(n)),
-                }
+        if matched_by == MatchedBy::Unmapped {
+            let name = self.strip_root(source_name).unwrap_or(source_name);
+            if let Some(under_parent) = self.resolve_under_parent(name, dest) {
+                return under_parent;
             }
-            MapTarget::Path(path) => {
-                let name = translate_name(&path, Some('/'), dest.delimiter());
-                Target {
-                    exists: dest.contains(&name),
-                    special: (name == "INBOX").then_some(SpecialFolder::Inbox),
-                    name,
-                    matched_by,
-                }
+        }
+        place(target, matched_by, dest)
+    }
+
+    /// A folder no rule names moves with its nearest parent that a rule or the default map
+    /// names (`Sent/2019` → `Sent Items/2019`); `None` when there is none or nothing changes.
+    fn resolve_under_parent(&self, name: &str, dest: &DestinationFolders) -> Option<Target> {
+        let delimiter = dest.delimiter();
+        let mut end = name.len();
+        while let Some(slash) = name[..end].rfind('/') {
+            end = slash;
+            let (parent, rest) = (&name[..slash], &name[slash + 1..]);
+            let (target, matched_by) = self.rule_for_stripped(parent, None);
+            if parent.is_empty() || matched_by == MatchedBy::Unmapped {
+                continue;
+            }
+            let parent = place(target, matched_by, dest);
+            let mut moved = parent.name;
+            for level in rest.split('/') {
+                moved.push(delimiter);
+                moved.extend(level.chars().map(|c| if c == delimiter { '_' } else { c }));
+            }
+            if moved == translate_name(name, Some('/'), delimiter) {
+                return None;
+            }
+            return Some(Target {
+                exists: dest.contains(&moved),
+                name: moved,
+                special: None,
+                matched_by: MatchedBy::Parent,
+            });
+        }
+        None
+    }
+}
+
+/// Places a rule's target at the destination (see [`FolderMap::resolve`]).
+fn place(target: MapTarget, matched_by: MatchedBy, dest: &DestinationFolders) -> Target {
+    match target {
+        MapTarget::Special(special) => {
+            let found = dest.find_special(special);
+            Target {
+                name: found.unwrap_or(special.exchange_name()).to_string(),
+                special: Some(special),
+                matched_by,
+                exists: found.is_some_and(|n| dest.contains(n)),
+            }
+        }
+        MapTarget::Path(path) => {
+            let name = translate_name(&path, Some('/'), dest.delimiter());
+            Target {
+                exists: dest.contains(&name),
+                special: (name == "INBOX").then_some(SpecialFolder::Inbox),
+                name,
+                matched_by,
             }
         }
     }
@@ -499,5 +554,39 @@ mod tests {
         let dest = exchange();
         assert_eq!(map.resolve("A", None, &dest), map.resolve("B", None, &dest));
         assert_eq!(map.exact_rules().count(), 2);
+    }
+
+    #[test]
+    fn children_of_a_mapped_folder_move_with_it() {
+        let map =
+            toml("[exact]\n\"Important Mail\" = \"Inbox/Important\"\n").with_source_root("Archive");
+        let dest = exchange();
+        let t = map.resolve("Archive/Important Mail/2019/Q1", None, &dest);
+        assert_eq!(
+            (t.name.as_str(), t.matched_by, t.special),
+            ("INBOX/Important/2019/Q1", MatchedBy::Parent, None)
+        );
+        let t = map.resolve("Archive/Sent/2019", None, &dest);
+        assert_eq!(
+            (t.name.as_str(), t.matched_by),
+            ("Sent Items/2019", MatchedBy::Parent)
+        );
+        // Children of INBOX stay where they are, and say so.
+        let t = map.resolve("inbox/Receipts", None, &dest);
+        assert_eq!(
+            (t.name.as_str(), t.matched_by),
+            ("INBOX/Receipts", MatchedBy::Unmapped)
+        );
+        let t = map.resolve("Archive/Projects/Sent-ish", None, &dest);
+        assert_eq!(
+            (t.name.as_str(), t.matched_by),
+            ("Projects/Sent-ish", MatchedBy::Unmapped)
+        );
+        let dovecot = DestinationFolders::new('.').with_folder("Sent", Some("\\Sent"));
+        assert_eq!(
+            map.resolve("Archive/Sent Messages/v1.2", None, &dovecot)
+                .name,
+            "Sent.v1_2"
+        );
     }
 }

@@ -16,7 +16,9 @@
 //!    Drafts, Deleted Items, Junk E-mail, Journal, Notes, Calendar) in Gmail, Dovecot, Courier,
 //!    Cyrus, Zimbra, Exchange and Thunderbird spellings and in Dutch, German, French, Spanish
 //!    and Portuguese.
-//! 5. Otherwise the name is kept.
+//! 5. Otherwise, if a parent level matches one of the above, the folder moves with its nearest
+//!    such parent (`Sent/2019` → `Sent Items/2019`, `Important Mail/Old` →
+//!    `Inbox/Important/Old`); else the name is kept.
 //!
 //! A special folder then becomes the destination's folder with the same SPECIAL-USE attribute,
 //! else an existing folder with one of its known names, else its Exchange name (`Sent Items`).
