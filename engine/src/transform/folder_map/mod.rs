@@ -44,6 +44,7 @@ mod destination;
 mod error;
 mod map;
 mod plan;
+mod resolve;
 mod special;
 mod template;
 mod toml_form;
@@ -51,8 +52,9 @@ mod xml;
 
 pub use destination::DestinationFolders;
 pub use error::{FolderMapError, Position, Problem};
-pub use map::{FolderMap, MapTarget, MatchedBy, Target};
+pub use map::{FolderMap, MapTarget, MatchedBy};
 pub use plan::{plan_folder_map, FolderMapping};
+pub use resolve::Target;
 pub use special::{fold, SpecialFolder};
 pub use toml_form::{parse_foldermap_toml, render_default};
 pub use xml::parse_foldermap_xml;

@@ -2,7 +2,8 @@
 //! with merges flagged, for `--dry-run` and for the copier's folder plan.
 
 use super::destination::DestinationFolders;
-use super::map::{FolderMap, Target};
+use super::map::FolderMap;
+use super::resolve::Target;
 use crate::imap::mutf7;
 use crate::plan::folders::{translate_name, ListedFolder};
 use std::collections::HashMap;
