@@ -115,6 +115,8 @@ impl<'de> Deserialize<'de> for Spec {
 
 /// Parses the TOML form; `origin` (usually the file name) prefixes every error.
 pub fn parse_foldermap_toml(text: &str, origin: &str) -> Result<FolderMap, FolderMapError> {
+    // Windows editors save with a byte order mark; it is not content (nor a column).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let file: MapFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let mut error = FolderMapError::at(
@@ -270,6 +272,12 @@ mod tests {
             from_xml.resolve("Archive/2019", None, &dest).name,
             "Archive/2019"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let map = parse_foldermap_toml(&format!("\u{feff}{SEED_TOML}"), "bom.toml").unwrap();
+        assert_eq!(map.exact_rules().count(), 3);
     }
 
     #[test]

@@ -57,6 +57,8 @@ struct Parser {
 /// The map keeps the built-in default map after the file's rules (a folder the file does not
 /// name is still recognised by its name or SPECIAL-USE attribute).
 pub fn parse_foldermap_xml(text: &str, origin: &str) -> Result<FolderMap, FolderMapError> {
+    // Windows editors save with a byte order mark; it is not content (nor a column).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let mut parser = Parser {
@@ -452,6 +454,15 @@ mod tests {
             assert!(message.contains(needle), "{text:?}: {message}");
             assert_eq!((line, column), *position, "{text:?}: {message}");
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_text() {
+        let text = format!("\u{feff}{SEED}");
+        let map = parse_foldermap_xml(&text, "bom.xml").unwrap();
+        assert_eq!(map.exact_rules().count(), 3);
+        let (line, column, _) = error("\u{feff}<Folder/>");
+        assert_eq!((line, column), (1, 1));
     }
 
     #[test]
