@@ -184,7 +184,8 @@ pub fn render_default() -> String {
          # shows \\Sent, \\Drafts, \\Junk or \\Trash is that special folder.\n\
          # A special folder lands in the destination's folder advertising the same\n\
          # SPECIAL-USE attribute, else in an existing folder with one of these names,\n\
-         # else in the Exchange name (created).\n\
+         # else in the Exchange name (created). Copied into a file, these are [exact]\n\
+         # rules and so come before any [regex] rule added to it.\n\
          default_map = true\n\n[exact]\n",
     );
     for special in SpecialFolder::ALL {
