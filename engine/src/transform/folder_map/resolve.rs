@@ -22,6 +22,8 @@ pub struct Target {
 impl FolderMap {
     /// Where a source folder goes at this destination.
     ///
+    /// `source_name` is decoded, with `/` between levels, and `source_special_use` is its
+    /// SPECIAL-USE attribute, as for [`rule_for`](Self::rule_for).
     /// A special folder becomes the destination's folder advertising its SPECIAL-USE
     /// attribute, else an existing folder with one of its known names, else its Exchange name
     /// (to be created). A path keeps its hierarchy, joined with the destination's delimiter
