@@ -29,6 +29,8 @@ pub enum Command {
     Assess(crate::assess::AssessArgs),
     /// Say how long a migration takes and how to batch it, from an inventory and the link.
     Plan(crate::plan_cmd::PlanArgs),
+    /// Show the built-in folder map (the TOML form `--folder-map` also reads).
+    FolderMap(FolderMapArgs),
 }
 
 /// Flags of `cutover migrate`.
@@ -78,6 +80,11 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
 
+    /// Where source folders go: the Microsoft tool's Foldermap.xml, or the TOML form (see
+    /// `cutover folder-map --default`). Without it every folder keeps its name.
+    #[arg(long, value_name = "FILE")]
+    pub folder_map: Option<PathBuf>,
+
     /// Pipeline tuning.
     #[command(flatten)]
     pub tuning: TuningArgs,
@@ -121,6 +128,15 @@ pub struct TuningArgs {
     /// APPEND framing: auto picks MULTIAPPEND or pipelined LITERAL+ when offered.
     #[arg(long, value_enum, default_value_t = Append::Auto)]
     pub append_mode: Append,
+}
+
+/// Flags of `cutover folder-map`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FolderMapArgs {
+    /// Print the built-in default map: the seed's well-known folders and the names other
+    /// servers and languages give them.
+    #[arg(long, required = true)]
+    pub default: bool,
 }
 
 /// Flags of `cutover demo`.

@@ -59,6 +59,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Plan(args) => plan_cmd::run(args),
+        Command::FolderMap(_) => {
+            print!(
+                "{}",
+                cutover_engine::transform::folder_map::render_default()
+            );
+            Ok(true)
+        }
     };
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -81,9 +81,15 @@ impl MigrateSettings {
         let tls = tls_config(args.ca_file.as_deref(), args.danger_accept_invalid_certs)
             .map_err(|p| problems.push(p))
             .ok();
-        let options = copy_options(&args.tuning)
+        let mut options = copy_options(&args.tuning)
             .map_err(|p| problems.extend(p))
             .ok();
+        if let (Some(path), Some(options)) = (&args.folder_map, options.as_mut()) {
+            match read_folder_map(path) {
+                Ok(map) => options.folder_map = Some(std::sync::Arc::new(map)),
+                Err(p) => problems.push(p),
+            }
+        }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
         }
@@ -295,6 +301,25 @@ pub(crate) fn tls_config(
     }
     tls.danger_accept_invalid_certs = danger_accept_invalid_certs;
     Ok(tls)
+}
+
+/// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
+/// and blanks), the TOML form otherwise. The error names the file, line and column.
+fn read_folder_map(
+    path: &std::path::Path,
+) -> Result<cutover_engine::transform::folder_map::FolderMap, String> {
+    use cutover_engine::transform::folder_map::{parse_foldermap_toml, parse_foldermap_xml};
+    let origin = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("--folder-map {origin}: {e}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("--folder-map {origin}: not UTF-8 text (save it as UTF-8)"))?;
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    let parsed = if start.starts_with('<') {
+        parse_foldermap_xml(&text, &origin)
+    } else {
+        parse_foldermap_toml(&text, &origin)
+    };
+    parsed.map_err(|e| format!("--folder-map {e}"))
 }
 
 /// Pipeline tuning from the shared flags, every problem listed.

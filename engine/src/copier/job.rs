@@ -1,6 +1,8 @@
 //! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
 
 use crate::imap::{Auth, Endpoint};
+use crate::transform::folder_map::FolderMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One server account: where it is and how to log in.
@@ -86,6 +88,8 @@ pub struct CopyOptions {
     pub compress_min_rtt: Duration,
     /// Give up on a connect, login or command that makes no progress for this long.
     pub io_timeout: Duration,
+    /// Where source folders go (Foldermap.xml or TOML); `None` keeps every name as it is.
+    pub folder_map: Option<Arc<FolderMap>>,
 }
 
 impl Default for CopyOptions {
@@ -104,6 +108,7 @@ impl Default for CopyOptions {
             compress: CompressMode::Auto,
             compress_min_rtt: Duration::from_millis(5),
             io_timeout: Duration::from_secs(120),
+            folder_map: None,
         }
     }
 }

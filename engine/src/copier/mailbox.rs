@@ -16,7 +16,7 @@ use super::job::{AppendMode, CopyOptions, MailboxJob};
 use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
-use crate::plan::folders::{folders_to_create, plan_folders, FolderPlan};
+use crate::plan::folders::{folders_to_create, plan_folders, plan_folders_mapped, FolderPlan};
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
     FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase, ProgressSink,
@@ -121,7 +121,10 @@ async fn run(
             .await?
             .unwrap_or('/'),
     };
-    let plans = plan_folders(&listed, &subscribed, dest_delimiter);
+    let plans = match &options.folder_map {
+        Some(map) => plan_folders_mapped(&listed, &subscribed, &dest_listed, dest_delimiter, map),
+        None => plan_folders(&listed, &subscribed, dest_delimiter),
+    };
     let existing: HashSet<String> = dest_listed.iter().map(|f| f.wire.clone()).collect();
     let to_create = folders_to_create(&plans, &existing, dest_delimiter);
     let folders_created = create_folders(&mut dst, &to_create, t).await?;

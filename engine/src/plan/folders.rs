@@ -8,6 +8,7 @@
 //! (their children are; the server creates the hierarchy).
 
 use crate::imap::mutf7;
+use crate::transform::folder_map::{DestinationFolders, FolderMap};
 use std::collections::HashSet;
 
 /// One LIST response.
@@ -114,6 +115,44 @@ pub fn plan_folders(
         .collect()
 }
 
+/// Plans the selectable source folders through a folder map (Foldermap.xml or TOML, see
+/// [`crate::transform::folder_map`]), in LIST order. A folder outside the map's source root is
+/// not copied; several sources may meet at one destination folder (they merge). Special
+/// folders go to the destination's folder of the same SPECIAL-USE, as listed in `dest`.
+pub fn plan_folders_mapped(
+    source: &[ListedFolder],
+    subscribed_wire: &HashSet<String>,
+    dest: &[ListedFolder],
+    dest_delimiter: char,
+    map: &FolderMap,
+) -> Vec<FolderPlan> {
+    let mut dest_folders = DestinationFolders::new(dest_delimiter);
+    for f in dest {
+        dest_folders.push(mutf7::decode_lossless(&f.wire), f.special_use());
+    }
+    let mut seen = HashSet::new();
+    source
+        .iter()
+        .filter(|f| f.selectable())
+        .filter_map(|f| {
+            let source_name = mutf7::decode_lossless(&f.wire);
+            let path = translate_name(&source_name, f.delimiter, '/');
+            map.strip_root(&path)?;
+            let dest_name = map.resolve(&path, f.special_use(), &dest_folders).name;
+            let plan = FolderPlan {
+                source_wire: f.wire.clone(),
+                dest_wire: mutf7::encode(&dest_name),
+                special_use: f.special_use().map(str::to_string),
+                subscribed: subscribed_wire.contains(&f.wire),
+                source_name,
+                dest_name,
+            };
+            seen.insert((plan.source_wire.clone(), plan.dest_wire.clone()))
+                .then_some(plan)
+        })
+        .collect()
+}
+
 /// Destination folders to create, parents before children, skipping those that exist
 /// (INBOX always exists).
 pub fn folders_to_create(
@@ -189,6 +228,50 @@ mod tests {
         assert_eq!(
             folders_to_create(&plans, &existing, '/'),
             ["a", "a/b", "a/b/c"]
+        );
+    }
+
+    #[test]
+    fn a_folder_map_sends_spam_to_the_junk_folder_and_keeps_the_rest() {
+        let listed = |wire: &str, attrs: &[&str]| ListedFolder {
+            wire: wire.into(),
+            delimiter: Some('.'),
+            attributes: attrs.iter().map(|a| a.to_string()).collect(),
+        };
+        let source = vec![
+            listed("INBOX", &[]),
+            listed("Spam", &[]),
+            listed("Important Mail", &[]),
+            listed("Projects.2024", &[]),
+        ];
+        let dest = vec![
+            ListedFolder {
+                delimiter: Some('/'),
+                ..listed("INBOX", &[])
+            },
+            ListedFolder {
+                delimiter: Some('/'),
+                ..listed("Junk", &["\\Junk"])
+            },
+        ];
+        let xml = r#"<Folders>
+            <Folder path="Spam"><Property SpecialFolder="Junk E-mail" /></Folder>
+            <Folder path="Important Mail"><Property Name="Inbox/Important" /></Folder>
+        </Folders>"#;
+        let map = crate::transform::folder_map::parse_foldermap_xml(xml, "Foldermap.xml").unwrap();
+        let plans = plan_folders_mapped(&source, &HashSet::new(), &dest, '/', &map);
+        let names: Vec<(&str, &str)> = plans
+            .iter()
+            .map(|p| (p.source_name.as_str(), p.dest_name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("INBOX", "INBOX"),
+                ("Spam", "Junk"),
+                ("Important Mail", "INBOX/Important"),
+                ("Projects.2024", "Projects/2024"),
+            ]
         );
     }
 }
