@@ -8,6 +8,9 @@
 //!                                                 MULTIAPPEND, one writer per folder, in order
 //! ```
 //! The source is opened with EXAMINE and read with BODY.PEEK: it is never modified.
+//!
+//! - [`transform`]: pure per-message transforms, e.g. [`transform::address_rewrite`] turns
+//!   Exchange X.500 / IMCEA header addresses into SMTP, keeping every other byte.
 
 pub mod copier;
 pub mod error;
@@ -15,6 +18,7 @@ pub mod imap;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod transform;
 
 pub use copier::{
     copy_mailbox, run_batch, Account, AppendMode, CompressMode, CopyOptions, MailboxJob,
