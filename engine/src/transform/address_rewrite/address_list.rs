@@ -83,8 +83,9 @@ fn trim(value: &[u8], range: Range<usize>) -> Range<usize> {
 }
 
 /// Writes `name:value` folded at `width` columns where possible: a line break goes before a space
-/// or tab outside quoted strings, never before the first word. A word longer than the width stays
-/// whole on its own line. Each line ends with `eol`; the last with `last_eol`.
+/// or tab outside quoted strings, comments and angle brackets (so an address is never split),
+/// never before the first word. A word longer than the width stays whole on its own line. Each
+/// line ends with `eol`; the last with `last_eol`.
 pub(crate) fn write_folded(
     out: &mut Vec<u8>,
     name: &[u8],
@@ -97,21 +98,40 @@ pub(crate) fn write_folded(
     out.push(b':');
     let mut column = name.len() + 1;
     let mut piece_start = 0;
-    let mut in_quote = false;
+    let (mut in_quote, mut in_angle, mut comment_depth) = (false, false, 0usize);
     let mut i = 0;
     while i <= value.len() {
         let b = value.get(i).copied();
         let boundary = match b {
             None => true,
-            Some(b'\\') if in_quote => {
+            Some(b'\\') if in_quote || comment_depth > 0 => {
                 i += 2;
                 continue;
             }
-            Some(b'"') => {
+            Some(b'"') if comment_depth == 0 && !in_angle => {
                 in_quote = !in_quote;
                 false
             }
-            Some(b' ' | b'\t') => !in_quote && i > 0 && !matches!(value[i - 1], b' ' | b'\t'),
+            _ if in_quote => false,
+            Some(b'<') if comment_depth == 0 => {
+                in_angle = true;
+                false
+            }
+            Some(b'>') if comment_depth == 0 => {
+                in_angle = false;
+                false
+            }
+            Some(b'(') if !in_angle => {
+                comment_depth += 1;
+                false
+            }
+            Some(b')') if !in_angle => {
+                comment_depth = comment_depth.saturating_sub(1);
+                false
+            }
+            Some(b' ' | b'\t') => {
+                !in_angle && comment_depth == 0 && i > 0 && !matches!(value[i - 1], b' ' | b'\t')
+            }
             Some(_) => false,
         };
         if boundary && i > piece_start {
@@ -193,5 +213,8 @@ mod tests {
         out.clear();
         write_folded(&mut out, b"To", b" short", b"\r\n", b"", 78);
         assert_eq!(out, b"To: short");
+        out.clear();
+        write_folded(&mut out, b"To", b" J <a b c d>, (e f g) x", b"\n", b"", 6);
+        assert_eq!(out, b"To: J\n <a b c d>,\n (e f g)\n x");
     }
 }
