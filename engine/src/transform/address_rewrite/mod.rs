@@ -33,6 +33,8 @@ mod header_fields;
 pub mod rewriter;
 pub mod unresolved;
 
+#[cfg(test)]
+mod golden_tests;
 
 pub use address_form::AddressForm;
 pub use directory::{Directory, DirectoryError, DirectoryErrorKind};
