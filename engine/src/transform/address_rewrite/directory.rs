@@ -199,24 +199,39 @@ fn apply_ldif_line(entry: &mut Entry, line: &str) -> Result<(), DirectoryErrorKi
     let Some((attribute, rest)) = line.split_once(':') else {
         return Err(DirectoryErrorKind::MalformedLine(line.to_owned()));
     };
+    let slot = if attribute.eq_ignore_ascii_case("legacyExchangeDN") {
+        Slot::LegacyDn
+    } else if attribute.eq_ignore_ascii_case("mail") {
+        Slot::Mail
+    } else if attribute.eq_ignore_ascii_case("proxyAddresses") {
+        Slot::Proxy
+    } else {
+        // objectGUID, objectSid and the like are binary: never decoded, never an error.
+        return Ok(());
+    };
     let value = if let Some(encoded) = rest.strip_prefix(':') {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map_err(|_| DirectoryErrorKind::BadBase64(attribute.to_owned()))?;
         String::from_utf8(bytes).map_err(|_| DirectoryErrorKind::BadBase64(attribute.to_owned()))?
     } else if rest.starts_with('<') {
-        return Ok(()); // A value by URL: nothing in an ldifde export we need.
+        return Ok(()); // A value by URL: ldifde does not write these.
     } else {
         rest.trim_start().to_owned()
     };
-    if attribute.eq_ignore_ascii_case("legacyExchangeDN") {
-        entry.legacy_dn = Some(value);
-    } else if attribute.eq_ignore_ascii_case("mail") {
-        entry.mail = Some(value);
-    } else if attribute.eq_ignore_ascii_case("proxyAddresses") {
-        entry.proxies.push(value);
+    match slot {
+        Slot::LegacyDn => entry.legacy_dn = Some(value),
+        Slot::Mail => entry.mail = Some(value),
+        Slot::Proxy => entry.proxies.push(value),
     }
     Ok(())
+}
+
+/// The attributes of an LDIF entry that the directory uses.
+enum Slot {
+    LegacyDn,
+    Mail,
+    Proxy,
 }
 
 #[cfg(test)]
@@ -273,6 +288,13 @@ legacyExchangeDN: /o=ADATUM/cn=nomail\r\n";
             (err.line, err.kind),
             (2, DirectoryErrorKind::BadBase64("mail".into()))
         );
+    }
+
+    #[test]
+    fn binary_attributes_are_ignored() {
+        let ldif = "dn: CN=Joe\nobjectGUID:: /w==\nlegacyExchangeDN: /o=a/cn=joe\nmail: j@a.com\n";
+        let d = Directory::from_ldif(ldif, "d.ldif").unwrap();
+        assert_eq!(d.resolve_dn("/O=A/CN=JOE"), Some("j@a.com"));
     }
 
     #[test]
