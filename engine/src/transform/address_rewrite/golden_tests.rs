@@ -102,3 +102,26 @@ fn golden_rewrite_pairs() {
         failures.join("\n")
     );
 }
+
+/// Every prefix of every golden input (a message cut anywhere: mid-field, mid-escape, mid-fold),
+/// with and without keep_original, is rewritten without a panic.
+#[test]
+fn truncated_golden_inputs_do_not_panic() {
+    let rewriters = [rewriter(false), rewriter(true)];
+    let mut runs = 0;
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let input = std::fs::read(&path).unwrap();
+        let header_len = super::header_fields::header_end(&input);
+        for cut in 0..=header_len.min(input.len()) {
+            for rewriter in &rewriters {
+                let _ = rewriter.rewrite(&input[..cut]);
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 0);
+}
