@@ -11,6 +11,8 @@
 //!
 //! - [`transform::folder_map`]: which destination folder each source folder goes to
 //!   (Foldermap.xml, a TOML form with regex rules, the built-in default map, SPECIAL-USE).
+//! - [`transform::address_rewrite`]: Exchange X.500 / IMCEA header addresses to SMTP, keeping
+//!   every other byte.
 
 pub mod copier;
 pub mod error;
