@@ -85,6 +85,20 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE")]
     pub folder_map: Option<PathBuf>,
 
+    /// A directory export that resolves Exchange X.500 / IMCEAEX header addresses to SMTP:
+    /// LDIF as ldifde writes it (legacyExchangeDN, proxyAddresses, mail), or CSV
+    /// (LegacyExchangeDN, PrimarySmtpAddress, ProxyAddresses separated by ';').
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
+
+    /// Rewrite header addresses of a source domain to a target domain (repeatable).
+    #[arg(long, value_name = "SOURCE=TARGET")]
+    pub rewrite_domain: Vec<String>,
+
+    /// Keep each rewritten header's original value in an X-Cutover-Original-<Field> header.
+    #[arg(long)]
+    pub keep_original_addresses: bool,
+
     /// Pipeline tuning.
     #[command(flatten)]
     pub tuning: TuningArgs,

@@ -90,6 +90,12 @@ impl MigrateSettings {
                 Err(p) => problems.push(p),
             }
         }
+        if let Some(options) = options.as_mut() {
+            match address_rewriter(args) {
+                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
+                Err(p) => problems.extend(p),
+            }
+        }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
         }
@@ -301,6 +307,80 @@ pub(crate) fn tls_config(
     }
     tls.danger_accept_invalid_certs = danger_accept_invalid_certs;
     Ok(tls)
+}
+
+/// The header address rewriter from `--directory`, `--rewrite-domain` and
+/// `--keep-original-addresses`; `None` when neither a directory nor a domain is given.
+fn address_rewriter(
+    args: &MigrateArgs,
+) -> Result<Option<cutover_engine::transform::address_rewrite::AddressRewriter>, Vec<String>> {
+    use cutover_engine::transform::address_rewrite::{AddressRewriter, Directory, DomainMap};
+    let mut problems = Vec::new();
+    let mut domains = DomainMap::new();
+    for pair in &args.rewrite_domain {
+        match pair.split_once('=') {
+            Some((from, to))
+                if from.contains('.') && to.contains('.') && !from.contains('@') && !to.contains('@') =>
+            {
+                domains.insert(from.trim(), to.trim())
+            }
+            _ => problems.push(format!(
+                "--rewrite-domain {pair:?}: expected SOURCE=TARGET domains, e.g. adatum.com=contoso.com"
+            )),
+        }
+    }
+    let directory = match &args.directory {
+        None => Directory::new(),
+        Some(path) => {
+            let origin = path.display().to_string();
+            match std::fs::read(path) {
+                Err(e) => {
+                    problems.push(format!("--directory {origin}: {e}"));
+                    Directory::new()
+                }
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let text = text.trim_start_matches('\u{feff}');
+                    let ldif = origin.ends_with(".ldf")
+                        || origin.ends_with(".ldif")
+                        || text.trim_start().to_ascii_lowercase().starts_with("dn:")
+                        || text
+                            .trim_start()
+                            .to_ascii_lowercase()
+                            .starts_with("version:");
+                    let parsed = if ldif {
+                        Directory::from_ldif(text, &origin)
+                    } else {
+                        Directory::from_csv(text, &origin)
+                    };
+                    parsed.unwrap_or_else(|e| {
+                        problems.push(format!("--directory {e}"));
+                        Directory::new()
+                    })
+                }
+            }
+        }
+    };
+    if args.directory.is_none() && domains.is_empty() {
+        if args.keep_original_addresses {
+            problems.push(
+                "--keep-original-addresses needs --directory or --rewrite-domain".to_string(),
+            );
+        }
+        return if problems.is_empty() {
+            Ok(None)
+        } else {
+            Err(problems)
+        };
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Some(AddressRewriter::new(
+        directory,
+        domains,
+        args.keep_original_addresses,
+    )))
 }
 
 /// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark

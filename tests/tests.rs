@@ -8,3 +8,4 @@ mod copy_mock;
 mod dovecot_fixture;
 mod plan;
 mod plan_validation;
+mod transforms;

@@ -21,6 +21,8 @@ use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
 use crate::report::MessageFailure;
+use crate::transform::address_rewrite::{AddressRewriter, Rewrite, UnresolvedTally};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,47 @@ pub const MAX_THROTTLED_FOR: Duration = Duration::from_secs(600);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest backoff, suggested or not.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Header rewrite counters of one mailbox, shared by its writers.
+#[derive(Debug, Default)]
+pub struct RewriteStats {
+    /// Messages whose header addresses changed.
+    pub messages: u64,
+    /// Addresses replaced.
+    pub addresses: u64,
+    /// Addresses the directory could not resolve (left as they were).
+    pub unresolved: UnresolvedTally,
+}
+
+/// The rewriter and where its counters go.
+#[derive(Debug, Clone)]
+pub struct RewriteStep {
+    /// The rewriter of the run.
+    pub rewriter: Arc<AddressRewriter>,
+    /// This mailbox's counters.
+    pub stats: Arc<std::sync::Mutex<RewriteStats>>,
+}
+
+impl RewriteStep {
+    /// The message to append: `body` itself when nothing changed, else the rewritten bytes.
+    fn apply(&self, body: Bytes) -> Bytes {
+        let rewrite = self.rewriter.rewrite(&body);
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.unresolved.record(&rewrite);
+        match rewrite {
+            Rewrite::Unchanged { .. } => body,
+            Rewrite::Changed {
+                bytes,
+                addresses_rewritten,
+                ..
+            } => {
+                stats.messages += 1;
+                stats.addresses += addresses_rewritten as u64;
+                Bytes::from(bytes)
+            }
+        }
+    }
+}
 
 /// How this writer frames APPENDs.
 #[derive(Debug, Clone)]
@@ -48,6 +91,8 @@ pub struct AppendSettings {
     pub append_limit: Option<u64>,
     /// Per network step.
     pub timeout: Duration,
+    /// Header address rewrite, if the run asked for one.
+    pub rewrite: Option<RewriteStep>,
 }
 
 /// Per-folder figures from one writer.
@@ -447,6 +492,10 @@ async fn write_window(
                 tallies.fail(folder, meta.uid, meta.size, why);
                 continue;
             }
+        };
+        let body = match &settings.rewrite {
+            Some(step) => step.apply(body),
+            None => body,
         };
         let len = body.len() as u64;
         if let Some(limit) = settings.append_limit {

@@ -1,6 +1,7 @@
 //! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
 
 use crate::imap::{Auth, Endpoint};
+use crate::transform::address_rewrite::AddressRewriter;
 use crate::transform::folder_map::FolderMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,9 @@ pub struct CopyOptions {
     pub io_timeout: Duration,
     /// Where source folders go (Foldermap.xml or TOML); `None` keeps every name as it is.
     pub folder_map: Option<Arc<FolderMap>>,
+    /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
+    /// before it is appended; `None` copies messages byte for byte.
+    pub address_rewriter: Option<Arc<AddressRewriter>>,
 }
 
 impl Default for CopyOptions {
@@ -109,6 +113,7 @@ impl Default for CopyOptions {
             compress_min_rtt: Duration::from_millis(5),
             io_timeout: Duration::from_secs(120),
             folder_map: None,
+            address_rewriter: None,
         }
     }
 }

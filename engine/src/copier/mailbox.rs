@@ -9,7 +9,9 @@
 //! Memory is bounded by the semaphore: a window holds permits for its bytes from dispatch until
 //! its last APPEND is acknowledged. Any worker's error ends the mailbox (the report says why).
 
-use super::appender::{run_appender, AppendSettings, AppenderResult, FolderTally};
+use super::appender::{
+    run_appender, AppendSettings, AppenderResult, FolderTally, RewriteStats, RewriteStep,
+};
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CopyOptions, MailboxJob};
@@ -19,7 +21,8 @@ use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClien
 use crate::plan::folders::{folders_to_create, plan_folders, plan_folders_mapped, FolderPlan};
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
-    FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase, ProgressSink,
+    AddressRewriteReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase,
+    ProgressSink,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,6 +167,13 @@ async fn run(
 
     let framing = framing_for(options, &dst.caps);
     let mut append_commands = 0;
+    let rewrite = options
+        .address_rewriter
+        .as_ref()
+        .map(|rewriter| RewriteStep {
+            rewriter: rewriter.clone(),
+            stats: Arc::new(std::sync::Mutex::new(RewriteStats::default())),
+        });
     let mut dests = vec![dst];
     let mut sources = sources;
     if !all.is_empty() {
@@ -188,6 +198,7 @@ async fn run(
             depth: framing.depth,
             append_limit: dests[0].caps.append_limit,
             timeout: t,
+            rewrite: rewrite.clone(),
         };
         let routing = Routing {
             source: assign_folders(&busy, &source_counts, plans.len(), sources.len()),
@@ -254,9 +265,26 @@ async fn run(
         compressed,
         append_framing: framing.label,
         append_commands,
+        address_rewrite: rewrite.map(|step| {
+            let stats = step.stats.lock().unwrap_or_else(|e| e.into_inner());
+            AddressRewriteReport {
+                messages_rewritten: stats.messages,
+                addresses_rewritten: stats.addresses,
+                unresolved: stats.unresolved.total(),
+                most_frequent_unresolved: stats
+                    .unresolved
+                    .most_frequent(UNRESOLVED_SHOWN)
+                    .into_iter()
+                    .map(|(a, n)| (a.to_string(), n))
+                    .collect(),
+            }
+        }),
         elapsed: started.elapsed(),
     })
 }
+
+/// Unresolved addresses named in a mailbox's report, most frequent first.
+const UNRESOLVED_SHOWN: usize = 10;
 
 struct Framing {
     batch_messages: usize,

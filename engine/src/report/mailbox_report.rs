@@ -77,9 +77,26 @@ pub struct MailboxReport {
     /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
     /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
     pub append_commands: u64,
+    /// What the header address rewrite did, when the run asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_rewrite: Option<AddressRewriteReport>,
     /// Wall time of the mailbox, login to logout.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
+}
+
+/// The header address rewrite of one mailbox: what changed, and what the directory did not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressRewriteReport {
+    /// Messages whose header addresses changed.
+    pub messages_rewritten: u64,
+    /// Addresses replaced with SMTP ones.
+    pub addresses_rewritten: u64,
+    /// X.500 / IMCEA addresses left as they were because the directory did not resolve them
+    /// (every occurrence).
+    pub unresolved: u64,
+    /// The most frequent of those, with their counts.
+    pub most_frequent_unresolved: Vec<(String, u64)>,
 }
 
 impl MailboxReport {
@@ -97,6 +114,7 @@ impl MailboxReport {
             compressed: (false, false),
             append_framing: String::new(),
             append_commands: 0,
+            address_rewrite: None,
             elapsed,
         }
     }

@@ -4,6 +4,7 @@ mod mailbox_report;
 mod progress;
 
 pub use mailbox_report::{
-    BatchReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Totals,
+    AddressRewriteReport, BatchReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure,
+    Totals,
 };
 pub use progress::{NoProgress, Phase, Progress, ProgressObserver, ProgressSink};
