@@ -99,6 +99,10 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub keep_original_addresses: bool,
 
+    /// Log in to both sides, print where every folder would go, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Pipeline tuning.
     #[command(flatten)]
     pub tuning: TuningArgs,

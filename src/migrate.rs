@@ -4,7 +4,8 @@
 use crate::progress_ui::{Display, ProgressUi};
 use crate::settings::MigrateSettings;
 use crate::{report_file, summary};
-use cutover_engine::{run_batch, BatchReport};
+use cutover_engine::imap::TlsClient;
+use cutover_engine::{plan_mailbox_folders, run_batch, BatchReport};
 use std::path::Path;
 
 /// The warning printed whenever certificate verification is off.
@@ -16,6 +17,9 @@ WARNING: anyone on the path can read every password and message of this run.";
 pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     if settings.tls.danger_accept_invalid_certs {
         eprintln!("{DANGER_WARNING}");
+    }
+    if settings.dry_run {
+        return dry_run(&settings).await;
     }
     let ui = ProgressUi::new(Display::detect(settings.quiet), settings.jobs.len());
     tracing::info!(
@@ -34,6 +38,37 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     ui.finish();
     finish(&report, settings.report.as_deref())?;
     Ok(report.all_copied())
+}
+
+/// `--dry-run`: each mailbox's folder plan, source name to destination name; nothing is created
+/// or copied. `Ok(false)` when a mailbox could not be planned (it says why).
+async fn dry_run(settings: &MigrateSettings) -> anyhow::Result<bool> {
+    let tls = TlsClient::new(&settings.tls)?;
+    let mut all_planned = true;
+    for job in &settings.jobs {
+        match plan_mailbox_folders(job, &settings.options, &tls).await {
+            Ok(plans) => {
+                println!("{}: {} folders", job.id, plans.len());
+                let width = plans.iter().map(|p| p.source_name.chars().count()).max();
+                for p in &plans {
+                    let merged = plans.iter().filter(|q| q.dest_wire == p.dest_wire).count() > 1;
+                    println!(
+                        "  {:<w$} -> {}{}",
+                        p.source_name,
+                        p.dest_name,
+                        if merged { "  (merged)" } else { "" },
+                        w = width.unwrap_or(0)
+                    );
+                }
+            }
+            Err(e) => {
+                all_planned = false;
+                println!("{}: cannot plan: {e}", job.id);
+            }
+        }
+    }
+    println!("dry run: nothing was created or copied");
+    Ok(all_planned)
 }
 
 /// Prints the summary and writes the report file (shared with `demo`).

@@ -51,6 +51,8 @@ pub struct MigrateSettings {
     pub report: Option<PathBuf>,
     /// Show only errors and the summary.
     pub quiet: bool,
+    /// Print the folder plan only.
+    pub dry_run: bool,
 }
 
 impl MigrateSettings {
@@ -143,6 +145,7 @@ impl MigrateSettings {
             parallel: args.parallel,
             report: args.report.clone(),
             quiet: args.quiet,
+            dry_run: args.dry_run,
         })
     }
 }

@@ -126,6 +126,60 @@ fn migrate_rewrites_x500_addresses_and_follows_a_foldermap() {
     std::fs::write(&ca_file, &ca_pem).unwrap();
     let report = dir.path().join("report.json");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let migrate = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        command
+            .arg("migrate")
+            .arg("--users")
+            .arg(&users)
+            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
+            .args([
+                "--dest-admin",
+                "admin",
+                "--dest-login-form",
+                "master-separator",
+            ])
+            .arg("--dest-admin-password-file")
+            .arg(&password_file)
+            .arg("--ca-file")
+            .arg(&ca_file)
+            .arg("--folder-map")
+            .arg(fixtures.join("foldermaps/seed-example.xml"))
+            .args(extra);
+        run_with_timeout(&mut command, Duration::from_secs(120))
+    };
+    // --dry-run says where each folder goes and creates nothing.
+    let plan = migrate(&["--dry-run"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}");
+    let arrow = |from: &str, to: &str| {
+        text.lines().any(|l| {
+            l.trim_start().starts_with(from) && l.trim_end().ends_with(&format!("-> {to}"))
+        })
+    };
+    assert!(
+        arrow("Spam", "Junk") && arrow("Important Mail", "INBOX/Important"),
+        "{text}"
+    );
+    let after_dry_run = runtime.block_on(async {
+        let mut d = imap_account::login(
+            "127.0.0.1",
+            dest.imaps_port(),
+            &ca_pem,
+            "ann*admin",
+            ADMIN_PASSWORD,
+        )
+        .await
+        .unwrap();
+        imap_account::snapshot(&mut d).await.unwrap()
+    });
+    assert_eq!(
+        after_dry_run.message_count(),
+        1,
+        "only the Junk mail seeded before"
+    );
+    assert!(!after_dry_run.folders.contains_key("INBOX/Important"));
+
     let output = run_with_timeout(
         Command::new(env!("CARGO_BIN_EXE_cutover"))
             .arg("migrate")

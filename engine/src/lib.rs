@@ -23,7 +23,8 @@ pub mod secret;
 pub mod transform;
 
 pub use copier::{
-    copy_mailbox, run_batch, Account, AppendMode, CompressMode, CopyOptions, MailboxJob,
+    copy_mailbox, plan_mailbox_folders, run_batch, Account, AppendMode, CompressMode, CopyOptions,
+    MailboxJob,
 };
 pub use error::{Disposition, Error, Result};
 pub use imap::{Auth, Endpoint, ProxyLoginForm, Security, TlsConfig};

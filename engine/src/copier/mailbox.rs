@@ -14,7 +14,7 @@ use super::appender::{
 };
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
-use super::job::{AppendMode, CopyOptions, MailboxJob};
+use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -82,6 +82,54 @@ pub async fn copy_mailbox(
     }
 }
 
+/// Where each folder of `job` would go, without changing anything: logs in to both sides,
+/// lists their folders, plans (through the folder map, if any) and logs out. For
+/// `cutover migrate --dry-run`.
+pub async fn plan_mailbox_folders(
+    job: &MailboxJob,
+    options: &CopyOptions,
+    tls: &TlsClient,
+) -> Result<Vec<FolderPlan>> {
+    let t = options.io_timeout;
+    let copts = ConnectOptions {
+        tls: tls.clone(),
+        compress: CompressMode::Off,
+        compress_min_rtt: options.compress_min_rtt,
+        timeout: t,
+    };
+    let (mut src, mut dst) =
+        tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
+    let (plans, _, _) = folder_plan(&mut src, &mut dst, options).await?;
+    src.logout(t).await;
+    dst.logout(t).await;
+    Ok(plans)
+}
+
+/// Lists both sides and plans where each source folder goes (through the folder map, if any):
+/// the plan, the destination's existing folders (wire names) and its hierarchy delimiter.
+pub(super) async fn folder_plan(
+    src: &mut Connection,
+    dst: &mut Connection,
+    options: &CopyOptions,
+) -> Result<(Vec<FolderPlan>, HashSet<String>, char)> {
+    let t = options.io_timeout;
+    let listed = discovery::list(&mut src.session, &src.server, t).await?;
+    let subscribed = discovery::subscribed(&mut src.session, &src.server, t).await?;
+    let dest_listed = discovery::list(&mut dst.session, &dst.server, t).await?;
+    let dest_delimiter = match dest_listed.iter().find_map(|f| f.delimiter) {
+        Some(d) => d,
+        None => discovery::delimiter(&mut dst.session, &dst.server, t)
+            .await?
+            .unwrap_or('/'),
+    };
+    let plans = match &options.folder_map {
+        Some(map) => plan_folders_mapped(&listed, &subscribed, &dest_listed, dest_delimiter, map),
+        None => plan_folders(&listed, &subscribed, dest_delimiter),
+    };
+    let existing: HashSet<String> = dest_listed.iter().map(|f| f.wire.clone()).collect();
+    Ok((plans, existing, dest_delimiter))
+}
+
 enum Worker {
     Source(Box<Connection>),
     Dest(Box<AppenderResult>),
@@ -115,20 +163,7 @@ async fn run(
     let compressed = (src.compressed, dst.compressed);
 
     // Folders.
-    let listed = discovery::list(&mut src.session, &src.server, t).await?;
-    let subscribed = discovery::subscribed(&mut src.session, &src.server, t).await?;
-    let dest_listed = discovery::list(&mut dst.session, &dst.server, t).await?;
-    let dest_delimiter = match dest_listed.iter().find_map(|f| f.delimiter) {
-        Some(d) => d,
-        None => discovery::delimiter(&mut dst.session, &dst.server, t)
-            .await?
-            .unwrap_or('/'),
-    };
-    let plans = match &options.folder_map {
-        Some(map) => plan_folders_mapped(&listed, &subscribed, &dest_listed, dest_delimiter, map),
-        None => plan_folders(&listed, &subscribed, dest_delimiter),
-    };
-    let existing: HashSet<String> = dest_listed.iter().map(|f| f.wire.clone()).collect();
+    let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, options).await?;
     let to_create = folders_to_create(&plans, &existing, dest_delimiter);
     let folders_created = create_folders(&mut dst, &to_create, t).await?;
     let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;

@@ -11,4 +11,4 @@ mod progress_state;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
-pub use mailbox::{copy_mailbox, RunBudget};
+pub use mailbox::{copy_mailbox, plan_mailbox_folders, RunBudget};
