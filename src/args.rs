@@ -99,6 +99,15 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub keep_original_addresses: bool,
 
+    /// Copy only source folders matching this pattern (repeatable): a glob (`*` within one
+    /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`.
+    #[arg(long, value_name = "PATTERN")]
+    pub include_folder: Vec<String>,
+
+    /// Leave out source folders matching this pattern (repeatable; same forms).
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude_folder: Vec<String>,
+
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

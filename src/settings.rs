@@ -93,6 +93,11 @@ impl MigrateSettings {
             }
         }
         if let Some(options) = options.as_mut() {
+            use cutover_engine::plan::folder_filter::FolderFilter;
+            match FolderFilter::new(&args.include_folder, &args.exclude_folder) {
+                Ok(filter) => options.folder_filter = filter,
+                Err(p) => problems.push(p),
+            }
             match address_rewriter(args) {
                 Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
                 Err(p) => problems.extend(p),

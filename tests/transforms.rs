@@ -161,6 +161,11 @@ fn migrate_rewrites_x500_addresses_and_follows_a_foldermap() {
         arrow("Spam", "Junk") && arrow("Important Mail", "INBOX/Important"),
         "{text}"
     );
+    // --exclude-folder leaves a folder out of the plan.
+    let plan = migrate(&["--dry-run", "--exclude-folder", "imp*"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success() && text.contains("Spam"), "{text}");
+    assert!(!text.contains("Important Mail"), "{text}");
     let after_dry_run = runtime.block_on(async {
         let mut d = imap_account::login(
             "127.0.0.1",

@@ -1,6 +1,7 @@
 //! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
 
 use crate::imap::{Auth, Endpoint};
+use crate::plan::folder_filter::FolderFilter;
 use crate::transform::address_rewrite::AddressRewriter;
 use crate::transform::folder_map::FolderMap;
 use std::sync::Arc;
@@ -91,6 +92,9 @@ pub struct CopyOptions {
     pub io_timeout: Duration,
     /// Where source folders go (Foldermap.xml or TOML); `None` keeps every name as it is.
     pub folder_map: Option<Arc<FolderMap>>,
+    /// Which source folders are copied (`--include-folder`, `--exclude-folder`); the default
+    /// keeps every folder.
+    pub folder_filter: FolderFilter,
     /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
     /// before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
@@ -113,6 +117,7 @@ impl Default for CopyOptions {
             compress_min_rtt: Duration::from_millis(5),
             io_timeout: Duration::from_secs(120),
             folder_map: None,
+            folder_filter: FolderFilter::default(),
             address_rewriter: None,
         }
     }

@@ -18,7 +18,9 @@ use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
-use crate::plan::folders::{folders_to_create, plan_folders, plan_folders_mapped, FolderPlan};
+use crate::plan::folders::{
+    folders_to_create, plan_folders, plan_folders_mapped, translate_name, FolderPlan,
+};
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
     AddressRewriteReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase,
@@ -122,6 +124,15 @@ pub(super) async fn folder_plan(
             .await?
             .unwrap_or('/'),
     };
+    let listed: Vec<_> = listed
+        .into_iter()
+        .filter(|f| {
+            let name = crate::imap::mutf7::decode_lossless(&f.wire);
+            options
+                .folder_filter
+                .keeps(&translate_name(&name, f.delimiter, '/'))
+        })
+        .collect();
     let plans = match &options.folder_map {
         Some(map) => plan_folders_mapped(&listed, &subscribed, &dest_listed, dest_delimiter, map),
         None => plan_folders(&listed, &subscribed, dest_delimiter),
