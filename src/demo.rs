@@ -267,24 +267,7 @@ mod stores {
     /// Creates the mailbox's folders (INBOX exists already; creating it again sets its
     /// subscription) and appends its messages.
     pub fn fill(store: &MockStore, mailbox: &MailboxCorpus) -> anyhow::Result<()> {
-        for folder in &mailbox.folders {
-            store.create_folder(
-                &mailbox.user,
-                &folder.name,
-                folder.special_use,
-                folder.subscribed,
-            );
-            for m in &folder.messages {
-                let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-                store.append(
-                    &mailbox.user,
-                    &folder.name,
-                    &flags,
-                    m.internaldate,
-                    m.body.clone(),
-                );
-            }
-        }
+        store.fill_from_corpus(mailbox, None);
         Ok(())
     }
 

@@ -60,22 +60,15 @@ async fn mbsync_copies_a_mailbox_out_of_the_mock() {
             messages_per_mailbox: 60,
             ..CorpusSpec::default()
         };
-        let corpus = generate_mailbox(&spec, 0);
+        let mut corpus = generate_mailbox(&spec, 0);
+        corpus.user = "mbuser".into();
         let store = MockStore::new('/');
         store.add_user("mbuser", "mb-secret-9");
+        store.fill_from_corpus(&corpus, None);
         let mut expected: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
         for folder in &corpus.folders {
-            if folder.name != "INBOX" {
-                store.create_folder("mbuser", &folder.name, folder.special_use, true);
-            }
-            for m in &folder.messages {
-                let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-                store.append("mbuser", &folder.name, &flags, m.internaldate, m.body.clone());
-                expected
-                    .entry(folder.name.clone())
-                    .or_default()
-                    .push(lf(&m.body));
-            }
+            let bodies = folder.messages.iter().map(|m| lf(&m.body)).collect();
+            expected.insert(folder.name.clone(), bodies);
         }
         let ca = TestCa::new().unwrap();
         let config = MockConfig {

@@ -93,26 +93,9 @@ pub fn plan_folders(
     subscribed_wire: &HashSet<String>,
     dest_delimiter: char,
 ) -> Vec<FolderPlan> {
-    let mut seen = HashSet::new();
-    source
-        .iter()
-        .filter(|f| f.selectable())
-        .filter_map(|f| {
-            let source_name = mutf7::decode_lossless(&f.wire);
-            let dest_name = translate_name(&source_name, f.delimiter, dest_delimiter);
-            // Two source names that meet at one destination name (INBOX vs inbox) merge.
-            let plan = FolderPlan {
-                source_wire: f.wire.clone(),
-                dest_wire: mutf7::encode(&dest_name),
-                special_use: f.special_use().map(str::to_string),
-                subscribed: subscribed_wire.contains(&f.wire),
-                source_name,
-                dest_name,
-            };
-            seen.insert((plan.source_wire.clone(), plan.dest_wire.clone()))
-                .then_some(plan)
-        })
-        .collect()
+    plan_with(source, subscribed_wire, |f, name| {
+        Some(translate_name(name, f.delimiter, dest_delimiter))
+    })
 }
 
 /// Plans the selectable source folders through a folder map (Foldermap.xml or TOML, see
@@ -130,15 +113,27 @@ pub fn plan_folders_mapped(
     for f in dest {
         dest_folders.push(mutf7::decode_lossless(&f.wire), f.special_use());
     }
+    plan_with(source, subscribed_wire, |f, name| {
+        let path = translate_name(name, f.delimiter, '/');
+        map.strip_root(&path)?;
+        Some(map.resolve(&path, f.special_use(), &dest_folders).name)
+    })
+}
+
+/// The plan of every selectable source folder that `dest_name(folder, decoded name)` names.
+/// Two source folders that meet at one destination name (INBOX vs inbox) merge.
+fn plan_with(
+    source: &[ListedFolder],
+    subscribed_wire: &HashSet<String>,
+    dest_name: impl Fn(&ListedFolder, &str) -> Option<String>,
+) -> Vec<FolderPlan> {
     let mut seen = HashSet::new();
     source
         .iter()
         .filter(|f| f.selectable())
         .filter_map(|f| {
             let source_name = mutf7::decode_lossless(&f.wire);
-            let path = translate_name(&source_name, f.delimiter, '/');
-            map.strip_root(&path)?;
-            let dest_name = map.resolve(&path, f.special_use(), &dest_folders).name;
+            let dest_name = dest_name(f, &source_name)?;
             let plan = FolderPlan {
                 source_wire: f.wire.clone(),
                 dest_wire: mutf7::encode(&dest_name),

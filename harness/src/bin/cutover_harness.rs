@@ -180,26 +180,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     for mailbox in &corpus.mailboxes {
         store.add_user(&mailbox.user, &password);
-        for folder in &mailbox.folders {
-            if folder.name != "INBOX" {
-                store.create_folder(
-                    &mailbox.user,
-                    &folder.name,
-                    folder.special_use,
-                    folder.subscribed,
-                );
-            }
-            for m in &folder.messages {
-                let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-                store.append(
-                    &mailbox.user,
-                    &folder.name,
-                    &flags,
-                    m.internaldate,
-                    m.body.clone(),
-                );
-            }
-        }
+        store.fill_from_corpus(mailbox, None);
     }
     let server = MockServer::start(config, store).await?;
     println!("serving {} ({} profile)", server.url(), args.profile);

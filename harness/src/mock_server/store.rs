@@ -463,6 +463,19 @@ impl MockStore {
         map.insert((folder.to_string(), uid), damage);
     }
 
+    /// Puts a generated mailbox into the store: its folders (special use, subscription) and
+    /// messages, all into the folder `into` when given. The user must exist.
+    pub fn fill_from_corpus(&self, mailbox: &crate::corpus::MailboxCorpus, into: Option<&str>) {
+        for folder in &mailbox.folders {
+            let name = into.unwrap_or(&folder.name);
+            self.create_folder(&mailbox.user, name, folder.special_use, folder.subscribed);
+            for m in &folder.messages {
+                let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
+                self.append(&mailbox.user, name, &flags, m.internaldate, m.body.clone());
+            }
+        }
+    }
+
     /// Every user's name, sorted.
     pub fn users(&self) -> Vec<String> {
         let accounts = self.0.accounts.read().unwrap_or_else(|e| e.into_inner());

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::catalogue::Scenario;
 use super::results::ScenarioResult;
 use crate::certs::TestCa;
-use crate::corpus::{generate, MailboxCorpus};
+use crate::corpus::generate;
 use crate::mock_server::{
     AuditBudget, Bandwidth, MockConfig, MockProfile, MockServer, MockStore, Shaping,
 };
@@ -64,7 +64,7 @@ pub async fn run_scenario(
         let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
         source_store.add_user(&mailbox.user, &password);
         dest_store.add_user(&mailbox.user, &format!("{password}-unused"));
-        fill(&source_store, mailbox, scenario.one_folder);
+        source_store.fill_from_corpus(mailbox, scenario.one_folder.then_some("INBOX"));
         users_csv.push_str(&format!("{u},{u},{password},{u}\n", u = mailbox.user));
     }
     let mail_bytes: u64 = corpus.total_bytes();
@@ -209,24 +209,6 @@ pub async fn run_scenario(
         budget_violations,
         verified,
     })
-}
-
-/// Puts a generated mailbox into the source store (all into INBOX with `one_folder`).
-fn fill(store: &MockStore, mailbox: &MailboxCorpus, one_folder: bool) {
-    for folder in &mailbox.folders {
-        let name = if one_folder {
-            "INBOX"
-        } else {
-            folder.name.as_str()
-        };
-        if name != "INBOX" {
-            store.create_folder(&mailbox.user, name, folder.special_use, folder.subscribed);
-        }
-        for m in &folder.messages {
-            let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-            store.append(&mailbox.user, name, &flags, m.internaldate, m.body.clone());
-        }
-    }
 }
 
 /// Whether every folder of every user arrived whole: the same multiset of SHA-256 body hashes
