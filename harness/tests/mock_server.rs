@@ -237,6 +237,24 @@ async fn async_imap_over_tls_reads_and_writes_what_is_stored() {
         assert_eq!(&sent[0].body[..], b"Subject: hi\r\n\r\nx\r\n");
         let uids = session.uid_search("ALL").await.unwrap();
         assert_eq!(uids.len(), 3);
+        // Date keys compare each INTERNALDATE's own calendar day; keys are ANDed.
+        for (keys, want) in [
+            ("SINCE 1-Jan-2024 BEFORE 1-Feb-2024", vec![1]),
+            ("SINCE 31-Dec-2023", vec![1, 2, 3]),
+            ("BEFORE 1-Jan-2024 UNDELETED", vec![2]),
+            ("ON 1-Feb-2024", vec![3]),
+            ("CHARSET UTF-8 UID 2:* SINCE 1-Feb-2024", vec![3]),
+            ("DELETED", vec![]),
+        ] {
+            let mut got: Vec<u32> = session
+                .uid_search(keys)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, want, "UID SEARCH {keys}");
+        }
         session.logout().await.unwrap();
         let stats = server.stats();
         assert_eq!(stats.connections_total, 1);

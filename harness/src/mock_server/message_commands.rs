@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use chrono::NaiveDate;
+
 use super::command_parser::{Cursor, PResult, ParseError, SequenceSet};
 use super::fetch::{self, FetchItem};
 use super::response::{parse_internaldate, OutBuf};
@@ -41,36 +43,111 @@ fn seq_indices(exists: u32, set: &SequenceSet) -> Result<Vec<usize>, &'static st
     Ok(idx)
 }
 
-impl Session {
-    /// SEARCH / UID SEARCH with one key: `ALL`, a sequence set or `UID set` (after an optional
-    /// `CHARSET`).
-    pub(crate) fn search(&mut self, uid: bool, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
-        c.sp()?;
-        loop {
-            if !c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
-                let set = c.sequence_set()?;
-                c.end()?;
-                return Ok(self.search_result(uid, Some(set), false, out));
-            }
-            match c.keyword()?.as_str() {
-                "CHARSET" => {
+/// A search key the mock understands (RFC 3501 6.4.4); a search matches the messages every key
+/// matches. Dates compare the INTERNALDATE's own calendar day, disregarding time and zone.
+#[derive(Debug, Clone)]
+enum SearchKey {
+    All,
+    Sequence(SequenceSet),
+    Uid(SequenceSet),
+    Since(NaiveDate),
+    Before(NaiveDate),
+    On(NaiveDate),
+    Deleted,
+    Undeleted,
+}
+
+/// The keys up to the end of the command, or the `NO` for a key the mock does not know.
+fn search_keys(c: &mut Cursor) -> PResult<Result<Vec<SearchKey>, Reply>> {
+    let mut keys = Vec::new();
+    loop {
+        if !c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
+            keys.push(SearchKey::Sequence(c.sequence_set()?));
+        } else {
+            let name = c.keyword()?;
+            let date = |c: &mut Cursor| -> PResult<Option<NaiveDate>> {
+                c.sp()?;
+                let text = String::from_utf8_lossy(&c.astring()?).into_owned();
+                Ok(NaiveDate::parse_from_str(&text, "%d-%b-%Y").ok())
+            };
+            let key = match name.as_str() {
+                "ALL" => SearchKey::All,
+                "CHARSET" if keys.is_empty() => {
                     c.sp()?;
                     c.astring()?;
-                    c.sp()?;
-                }
-                "ALL" => {
-                    c.end()?;
-                    return Ok(self.search_result(uid, None, false, out));
+                    SearchKey::All
                 }
                 "UID" => {
                     c.sp()?;
-                    let set = c.sequence_set()?;
-                    c.end()?;
-                    return Ok(self.search_result(uid, Some(set), true, out));
+                    SearchKey::Uid(c.sequence_set()?)
                 }
-                other => return Ok(Reply::No(format!("Unsupported search key {other}"))),
-            }
+                "SINCE" | "BEFORE" | "ON" => {
+                    let Some(d) = date(c)? else {
+                        return Ok(Err(Reply::Bad(format!("Invalid date for {name}"))));
+                    };
+                    match name.as_str() {
+                        "SINCE" => SearchKey::Since(d),
+                        "BEFORE" => SearchKey::Before(d),
+                        _ => SearchKey::On(d),
+                    }
+                }
+                "DELETED" => SearchKey::Deleted,
+                "UNDELETED" => SearchKey::Undeleted,
+                other => return Ok(Err(Reply::No(format!("Unsupported search key {other}")))),
+            };
+            keys.push(key);
         }
+        if c.at_end() {
+            return Ok(Ok(keys));
+        }
+        c.sp()?;
+    }
+}
+
+/// Indices (0-based, ascending) of the `visible` messages that every key matches.
+fn matching(visible: &[StoredMessage], keys: &[SearchKey]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..visible.len()).collect();
+    for key in keys {
+        let keep: Vec<usize> = match key {
+            SearchKey::All => continue,
+            SearchKey::Uid(set) => uid_indices(visible, set),
+            SearchKey::Sequence(set) => {
+                let ranges = set.resolve(visible.len() as u32);
+                (0..visible.len())
+                    .filter(|&i| SequenceSet::contains(&ranges, i as u32 + 1))
+                    .collect()
+            }
+            other => (0..visible.len())
+                .filter(|&i| {
+                    let m = &visible[i];
+                    let day = m.internaldate.date_naive();
+                    let deleted = m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted"));
+                    match other {
+                        SearchKey::Since(d) => day >= *d,
+                        SearchKey::Before(d) => day < *d,
+                        SearchKey::On(d) => day == *d,
+                        SearchKey::Deleted => deleted,
+                        SearchKey::Undeleted => !deleted,
+                        _ => unreachable!("set keys are handled above"),
+                    }
+                })
+                .collect(),
+        };
+        idx.retain(|i| keep.binary_search(i).is_ok());
+    }
+    idx
+}
+
+impl Session {
+    /// SEARCH / UID SEARCH with the keys of [`SearchKey`], all of which must match (after an
+    /// optional `CHARSET`).
+    pub(crate) fn search(&mut self, uid: bool, c: &mut Cursor, out: &mut OutBuf) -> PResult<Reply> {
+        c.sp()?;
+        let keys = match search_keys(c)? {
+            Ok(keys) => keys,
+            Err(no) => return Ok(no),
+        };
+        Ok(self.search_result(uid, &keys, out))
     }
 
     /// UID SORT (RFC 5256) by ARRIVAL, DATE (taken as INTERNALDATE too), SIZE, with REVERSE;
@@ -81,19 +158,10 @@ impl Session {
         c.sp()?;
         c.astring()?;
         c.sp()?;
-        let (set, set_is_uid) = if c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
-            match c.keyword()?.as_str() {
-                "ALL" => (None, false),
-                "UID" => {
-                    c.sp()?;
-                    (Some(c.sequence_set()?), true)
-                }
-                other => return Ok(Reply::No(format!("Unsupported search key {other}"))),
-            }
-        } else {
-            (Some(c.sequence_set()?), false)
+        let search = match search_keys(c)? {
+            Ok(keys) => keys,
+            Err(no) => return Ok(no),
         };
-        c.end()?;
         #[derive(Clone, Copy)]
         enum Key {
             Arrival,
@@ -121,16 +189,7 @@ impl Session {
             return Ok(Reply::No("Mailbox is gone".into()));
         };
         let visible = &folder.messages[..(sel.exists as usize).min(folder.messages.len())];
-        let mut idx: Vec<usize> = match &set {
-            None => (0..visible.len()).collect(),
-            Some(s) if set_is_uid => uid_indices(visible, s),
-            Some(s) => {
-                let ranges = s.resolve(visible.len() as u32);
-                (0..visible.len())
-                    .filter(|&i| SequenceSet::contains(&ranges, i as u32 + 1))
-                    .collect()
-            }
-        };
+        let mut idx = matching(visible, &search);
         idx.sort_by(|&a, &b| {
             let (ma, mb) = (&visible[a], &visible[b]);
             for &(key, rev) in &keys {
@@ -153,13 +212,7 @@ impl Session {
         Ok(Reply::Ok("Sort completed.".into()))
     }
 
-    fn search_result(
-        &mut self,
-        uid: bool,
-        set: Option<SequenceSet>,
-        set_is_uid: bool,
-        out: &mut OutBuf,
-    ) -> Reply {
+    fn search_result(&mut self, uid: bool, keys: &[SearchKey], out: &mut OutBuf) -> Reply {
         let (login, sel) = self.login_mut();
         let Some(sel) = sel else {
             return Reply::Bad("No mailbox selected".into());
@@ -169,16 +222,7 @@ impl Session {
             return Reply::No("Mailbox is gone".into());
         };
         let visible = &folder.messages[..(sel.exists as usize).min(folder.messages.len())];
-        let idx: Vec<usize> = match &set {
-            None => (0..visible.len()).collect(),
-            Some(s) if set_is_uid => uid_indices(visible, s),
-            Some(s) => {
-                let ranges = s.resolve(visible.len() as u32);
-                (0..visible.len())
-                    .filter(|&i| SequenceSet::contains(&ranges, i as u32 + 1))
-                    .collect()
-            }
-        };
+        let idx = matching(visible, keys);
         out.put(b"* SEARCH");
         for i in idx {
             let n = if uid { visible[i].uid } else { i as u32 + 1 };
