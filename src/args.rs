@@ -108,6 +108,26 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "PATTERN")]
     pub exclude_folder: Vec<String>,
 
+    /// Copy only messages received on or after this day (INTERNALDATE, YYYY-MM-DD; the source
+    /// server's SEARCH SINCE decides).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Copy only messages received before this day (exclusive: `--since 2024-01-01 --before
+    /// 2024-02-01` is January).
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+
+    /// Leave out messages larger than this (RFC822.SIZE): bytes, or with a unit such as 35MB
+    /// (binary units, as Exchange counts, like `cutover assess`). Counted as filtered, not failed.
+    #[arg(long, value_name = "SIZE")]
+    pub max_message_size: Option<String>,
+
+    /// Also copy messages flagged \Deleted (left out by default: the user threw them away and
+    /// the source expunges them at its next EXPUNGE).
+    #[arg(long)]
+    pub include_deleted: bool,
+
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -6,7 +6,9 @@
 //! [`Secret`]s and only their emptiness is checked.
 
 use crate::args::{Append, Compress, LoginForm, MigrateArgs, TuningArgs};
+use cutover_engine::plan::assessment::parse_size;
 use cutover_engine::plan::mailbox_list::{parse_mailbox_list, MailboxRow};
+use cutover_engine::plan::message_filter::{parse_date, MessageFilter};
 use cutover_engine::{
     Account, AppendMode, Auth, CompressMode, CopyOptions, Endpoint, MailboxJob, ProxyLoginForm,
     Secret, Security, TlsConfig,
@@ -97,6 +99,10 @@ impl MigrateSettings {
             match FolderFilter::new(&args.include_folder, &args.exclude_folder) {
                 Ok(filter) => options.folder_filter = filter,
                 Err(p) => problems.push(p),
+            }
+            match message_filter(args) {
+                Ok(filter) => options.message_filter = filter,
+                Err(p) => problems.extend(p),
             }
             match address_rewriter(args) {
                 Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
@@ -393,6 +399,26 @@ fn address_rewriter(
 
 /// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
 /// and blanks), the TOML form otherwise. The error names the file, line and column.
+/// `--since`, `--before`, `--max-message-size` and `--include-deleted`, checked together.
+fn message_filter(args: &MigrateArgs) -> Result<MessageFilter, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut date = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| parse_date(flag, t).map_err(|p| problems.push(p)).ok())
+    };
+    let since = date("--since", &args.since);
+    let before = date("--before", &args.before);
+    let max_size = args.max_message_size.as_deref().and_then(|t| {
+        parse_size(t)
+            .map_err(|e| problems.push(format!("--max-message-size {e}")))
+            .ok()
+    });
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    MessageFilter::new(since, before, max_size, args.include_deleted).map_err(|p| vec![p])
+}
+
 fn read_folder_map(
     path: &std::path::Path,
 ) -> Result<cutover_engine::transform::folder_map::FolderMap, String> {
@@ -662,6 +688,31 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.starts_with("cannot read the mailbox list") && p.contains("missing.csv")));
+    }
+
+    #[test]
+    fn message_filters_are_checked_together() {
+        let f = Fixture::new(USERS);
+        let problems = bad(
+            &f.args(&["--since", "31/01/2024", "--max-message-size", "lots"]),
+            no_env,
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("--since \"31/01/2024\" is not a date"));
+        assert!(problems[1].starts_with("--max-message-size"));
+        let s = MigrateSettings::from_args(
+            &f.args(&["--before", "2024-02-01", "--max-message-size", "1MB"]),
+            no_env,
+        )
+        .unwrap();
+        let filter = &s.options.message_filter;
+        assert_eq!(
+            filter.search_criteria().as_deref(),
+            Some("BEFORE 1-Feb-2024")
+        );
+        assert!(!filter.is_default());
+        let defaults = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert!(defaults.options.message_filter.is_default());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the mailboxes that stopped and the messages that were skipped (the first few; the JSON report
 //! has them all). Pure formatting: it takes the report and returns text.
 
-use cutover_engine::report::{MailboxOutcome, MailboxReport};
+use cutover_engine::report::{Filtered, MailboxOutcome, MailboxReport};
 use cutover_engine::BatchReport;
 use std::fmt::Write;
 use std::path::Path;
@@ -101,6 +101,25 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         );
     }
     let _ = writeln!(out, "elapsed {:.1}s", report.elapsed.as_secs_f64());
+    if t.filtered_messages > 0 {
+        let mut sum = Filtered::default();
+        report.mailboxes.iter().for_each(|m| sum.add(&m.filtered));
+        let reasons: Vec<String> = [
+            (sum.outside_dates, "outside the date range"),
+            (sum.too_large, "over --max-message-size"),
+            (sum.deleted, "flagged \\Deleted"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+        let _ = writeln!(
+            out,
+            "left out by the filters, as asked: {} messages ({})",
+            t.filtered_messages,
+            reasons.join(", ")
+        );
+    }
 
     let stopped: Vec<_> = report
         .mailboxes
@@ -196,6 +215,26 @@ mod tests {
         );
         assert!(
             text.contains("mailboxes that stopped (1):\n  ann@a.com: login rejected"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn filtered_messages_are_counted_apart_from_failures() {
+        let mut m = mailbox("joe", 10, 1000, 0);
+        m.filtered = Filtered {
+            outside_dates: 7,
+            too_large: 0,
+            deleted: 2,
+        };
+        let report = BatchReport::new(vec![m], Duration::from_secs(1));
+        let text = render(&report, None);
+        assert!(
+            text.contains("left out by the filters, as asked: 9 messages (7 outside the date range, 2 flagged \\Deleted)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("completed") && !text.contains("not copied"),
             "{text}"
         );
     }

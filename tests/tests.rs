@@ -6,6 +6,7 @@ mod cli;
 mod copy_dovecot;
 mod copy_mock;
 mod dovecot_fixture;
+mod filters;
 mod plan;
 mod plan_validation;
 mod transforms;

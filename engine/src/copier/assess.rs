@@ -28,8 +28,8 @@ pub async fn inventory_mailbox(
     let listed = discovery::list(&mut conn.session, &server, t).await?;
     let mut inventory = MailboxInventory::default();
     for (index, folder) in listed.iter().filter(|f| f.selectable()).enumerate() {
-        let scan =
-            discovery::scan_folder(&mut conn.session, &server, index, &folder.wire, t).await?;
+        let scan = discovery::scan_folder(&mut conn.session, &server, index, &folder.wire, None, t)
+            .await?;
         inventory.folders.push(FolderInventory::from_sizes(
             mutf7::decode_lossless(&folder.wire),
             folder.delimiter,

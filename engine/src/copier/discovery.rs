@@ -44,12 +44,16 @@ pub struct FolderScan {
     pub messages: Vec<MessageMeta>,
     /// Messages whose metadata the server would not give: (UID, why).
     pub unreadable: Vec<(u32, String)>,
+    /// Messages the source's SEARCH left out of the date range.
+    pub outside_dates: u64,
 }
 
 /// Messages per metadata FETCH when a folder has to be read in parts.
 const SCAN_CHUNK: usize = 256;
 
-/// EXAMINE a folder and read UID, INTERNALDATE, RFC822.SIZE and FLAGS of every message.
+/// EXAMINE a folder and read UID, INTERNALDATE, RFC822.SIZE and FLAGS of every message, or,
+/// with `search` (search keys such as `SINCE 1-Jan-2024`), of the messages the server's
+/// `UID SEARCH` lists.
 ///
 /// If the server refuses the folder-wide FETCH (a message whose size it cannot compute from a
 /// damaged file, say), the UIDs are listed alone and the metadata read in parts, one message at
@@ -59,6 +63,7 @@ pub async fn scan_folder(
     server: &str,
     folder_index: usize,
     wire: &str,
+    search: Option<&str>,
     timeout: Duration,
 ) -> Result<FolderScan> {
     let mailbox = timed(timeout, || format!("{server}: EXAMINE {wire}"), async {
@@ -75,37 +80,24 @@ pub async fn scan_folder(
         seen: HashSet::new(),
     };
     let mut unreadable = Vec::new();
+    let mut outside_dates = 0;
     if mailbox.exists > 0 {
-        match scan.fetch(session, server, wire, "1:*", timeout).await {
+        let whole = match search {
+            None => scan.fetch(session, server, wire, "1:*", timeout).await,
+            Some(keys) => {
+                let uids = uid_search(session, server, wire, keys, timeout).await?;
+                outside_dates = u64::from(mailbox.exists).saturating_sub(uids.len() as u64);
+                scan.fetch_in_parts(session, server, wire, &uids, &mut unreadable, timeout)
+                    .await
+            }
+        };
+        match whole {
             Ok(()) => {}
-            Err(e) if e.disposition() == Disposition::SkipMessage => {
+            Err(e) if e.disposition() == Disposition::SkipMessage && search.is_none() => {
                 tracing::debug!(server, folder = wire, error = %e, "metadata refused; reading it in parts");
                 let uids = list_uids(session, server, wire, timeout).await?;
-                for chunk in uids.chunks(SCAN_CHUNK) {
-                    let set = uid_set(chunk);
-                    match scan.fetch(session, server, wire, &set, timeout).await {
-                        Ok(()) => continue,
-                        Err(e) if e.disposition() == Disposition::SkipMessage => {}
-                        Err(e) => return Err(e),
-                    }
-                    let missing: Vec<u32> = chunk
-                        .iter()
-                        .copied()
-                        .filter(|u| !scan.seen.contains(u))
-                        .collect();
-                    for uid in missing {
-                        match scan
-                            .fetch(session, server, wire, &uid.to_string(), timeout)
-                            .await
-                        {
-                            Ok(()) => {}
-                            Err(e) if e.disposition() == Disposition::SkipMessage => {
-                                unreadable.push((uid, e.to_string()));
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
+                scan.fetch_in_parts(session, server, wire, &uids, &mut unreadable, timeout)
+                    .await?;
             }
             Err(e) => return Err(e),
         }
@@ -113,6 +105,7 @@ pub async fn scan_folder(
     Ok(FolderScan {
         messages: scan.messages,
         unreadable,
+        outside_dates,
     })
 }
 
@@ -125,6 +118,45 @@ struct Metadata {
 }
 
 impl Metadata {
+    /// Reads the metadata of `uids` in chunks, one message at a time where a chunk is refused;
+    /// the messages refused alone go to `unreadable`.
+    async fn fetch_in_parts(
+        &mut self,
+        session: &mut Session,
+        server: &str,
+        wire: &str,
+        uids: &[u32],
+        unreadable: &mut Vec<(u32, String)>,
+        timeout: Duration,
+    ) -> Result<()> {
+        for chunk in uids.chunks(SCAN_CHUNK) {
+            let set = uid_set(chunk);
+            match self.fetch(session, server, wire, &set, timeout).await {
+                Ok(()) => continue,
+                Err(e) if e.disposition() == Disposition::SkipMessage => {}
+                Err(e) => return Err(e),
+            }
+            let missing: Vec<u32> = chunk
+                .iter()
+                .copied()
+                .filter(|u| !self.seen.contains(u))
+                .collect();
+            for uid in missing {
+                match self
+                    .fetch(session, server, wire, &uid.to_string(), timeout)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if e.disposition() == Disposition::SkipMessage => {
+                        unreadable.push((uid, e.to_string()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `UID FETCH set (UID INTERNALDATE RFC822.SIZE FLAGS)`. Answers without UID or
     /// RFC822.SIZE are unsolicited (a flag change pushed by the server) and not ours.
     async fn fetch(
@@ -161,6 +193,29 @@ impl Metadata {
         )
         .await
     }
+}
+
+/// The UIDs of the selected folder that `UID SEARCH keys` lists, ascending.
+async fn uid_search(
+    session: &mut Session,
+    server: &str,
+    wire: &str,
+    keys: &str,
+    timeout: Duration,
+) -> Result<Vec<u32>> {
+    let mut uids = Vec::new();
+    let label = format!("UID SEARCH {keys} in {wire}");
+    let command = format!("UID SEARCH {keys}");
+    command::run_checked(session, server, &command, &label, timeout, |r| {
+        if let imap_proto::Response::MailboxData(imap_proto::MailboxDatum::Search(found)) = r {
+            uids.extend_from_slice(found);
+        }
+        Ok(())
+    })
+    .await?;
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
 }
 
 /// Every UID of the selected folder, ascending (`UID FETCH 1:* (UID)`).

@@ -2,6 +2,7 @@
 
 use crate::imap::{Auth, Endpoint};
 use crate::plan::folder_filter::FolderFilter;
+use crate::plan::message_filter::MessageFilter;
 use crate::transform::address_rewrite::AddressRewriter;
 use crate::transform::folder_map::FolderMap;
 use std::sync::Arc;
@@ -95,6 +96,9 @@ pub struct CopyOptions {
     /// Which source folders are copied (`--include-folder`, `--exclude-folder`); the default
     /// keeps every folder.
     pub folder_filter: FolderFilter,
+    /// Which messages of a folder are copied (`--since`, `--before`, `--max-message-size`,
+    /// `\Deleted`); the default copies every message not flagged `\Deleted`.
+    pub message_filter: MessageFilter,
     /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
     /// before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
@@ -118,6 +122,7 @@ impl Default for CopyOptions {
             io_timeout: Duration::from_secs(120),
             folder_map: None,
             folder_filter: FolderFilter::default(),
+            message_filter: MessageFilter::default(),
             address_rewriter: None,
         }
     }

@@ -21,10 +21,11 @@ use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClien
 use crate::plan::folders::{
     folders_to_create, plan_folders, plan_folders_mapped, translate_name, FolderPlan,
 };
+use crate::plan::message_filter::Exclusion;
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
-    AddressRewriteReport, FolderReport, MailboxOutcome, MailboxReport, MessageFailure, Phase,
-    ProgressSink,
+    AddressRewriteReport, Filtered, FolderReport, MailboxOutcome, MailboxReport, MessageFailure,
+    Phase, ProgressSink,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -182,14 +183,28 @@ async fn run(
     // Metadata of every folder, spread over the source connections.
     let mut sources = vec![src];
     sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
-    let (sources, scans) = scan_all(sources, &plans, t).await?;
+    let search = options.message_filter.search_criteria();
+    let (sources, scans) = scan_all(sources, &plans, search.as_deref(), t).await?;
     let mut source_counts = vec![(0u64, 0u64); plans.len()];
     let mut all: Vec<MessageMeta> = Vec::new();
     let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
     let mut failures = Vec::new();
+    let mut filtered = vec![Filtered::default(); plans.len()];
     for (folder, scan) in scans.into_iter().enumerate() {
         let Some(scan) = scan else { continue };
+        filtered[folder].outside_dates = scan.outside_dates;
         for m in scan.messages {
+            match options.message_filter.excludes(&m) {
+                Some(Exclusion::Deleted) => {
+                    filtered[folder].deleted += 1;
+                    continue;
+                }
+                Some(Exclusion::TooLarge) => {
+                    filtered[folder].too_large += 1;
+                    continue;
+                }
+                None => {}
+            }
             source_counts[m.folder].0 += 1;
             source_counts[m.folder].1 += m.size;
             all.push(m);
@@ -295,6 +310,7 @@ async fn run(
                 copied_messages: tally.copied_messages,
                 copied_bytes: tally.copied_bytes,
                 failed_messages: tally.failed_messages,
+                filtered: filtered[i],
                 dest_uidvalidity: tally.dest_uidvalidity,
             }
         })
@@ -304,6 +320,10 @@ async fn run(
         outcome: MailboxOutcome::Completed,
         copied_messages: folders.iter().map(|f| f.copied_messages).sum(),
         copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
+        filtered: filtered.iter().fold(Filtered::default(), |mut sum, f| {
+            sum.add(f);
+            sum
+        }),
         folders,
         failures,
         folders_created,
@@ -427,13 +447,15 @@ type Scans = Vec<Option<discovery::FolderScan>>;
 async fn scan_all(
     sources: Vec<Connection>,
     plans: &[FolderPlan],
+    search: Option<&str>,
     t: std::time::Duration,
 ) -> Result<(Vec<Connection>, Scans)> {
+    let search: Option<Arc<str>> = search.map(Arc::from);
     let next = Arc::new(AtomicUsize::new(0));
     let wires: Arc<Vec<String>> = Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
     let mut set = JoinSet::new();
     for mut conn in sources {
-        let (next, wires) = (next.clone(), wires.clone());
+        let (next, wires, search) = (next.clone(), wires.clone(), search.clone());
         set.spawn(async move {
             let mut found = Vec::new();
             loop {
@@ -442,8 +464,15 @@ async fn scan_all(
                     break;
                 }
                 let server = conn.server.clone();
-                let scan =
-                    discovery::scan_folder(&mut conn.session, &server, i, &wires[i], t).await?;
+                let scan = discovery::scan_folder(
+                    &mut conn.session,
+                    &server,
+                    i,
+                    &wires[i],
+                    search.as_deref(),
+                    t,
+                )
+                .await?;
                 found.push((i, scan));
             }
             Ok::<_, Error>((conn, found))

@@ -5,4 +5,5 @@ pub mod assessment;
 pub mod folder_filter;
 pub mod folders;
 pub mod mailbox_list;
+pub mod message_filter;
 pub mod order;

@@ -26,9 +26,9 @@ pub struct FolderReport {
     /// The source's SPECIAL-USE attribute (`\Sent`, `\Trash`, ...), where it has one: what the
     /// folder is for, whatever its name (a later folder map sends it to the destination's own).
     pub special_use: Option<String>,
-    /// Messages in the source folder.
+    /// Messages in the source folder that the filters selected: what should arrive.
     pub source_messages: u64,
-    /// Bytes in the source folder.
+    /// Bytes of those messages.
     pub source_bytes: u64,
     /// Messages acknowledged by the destination.
     pub copied_messages: u64,
@@ -36,9 +36,37 @@ pub struct FolderReport {
     pub copied_bytes: u64,
     /// Messages skipped.
     pub failed_messages: u64,
+    /// Messages the filters left out (not failures; not counted in `source_messages`).
+    pub filtered: Filtered,
     /// The destination folder's UIDVALIDITY as APPENDUID reported it (UIDPLUS servers): a later
     /// pass that finds another value knows the folder was recreated.
     pub dest_uidvalidity: Option<u32>,
+}
+
+/// Messages left out by the message filters (`--since`/`--before`, `--max-message-size`,
+/// `\Deleted`), by reason. Deliberate, so they never make a mailbox incomplete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Filtered {
+    /// Outside the date range (the source's SEARCH did not list them).
+    pub outside_dates: u64,
+    /// Larger than `--max-message-size`.
+    pub too_large: u64,
+    /// Flagged `\Deleted`.
+    pub deleted: u64,
+}
+
+impl Filtered {
+    /// All reasons together.
+    pub fn total(&self) -> u64 {
+        self.outside_dates + self.too_large + self.deleted
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Filtered) {
+        self.outside_dates += other.outside_dates;
+        self.too_large += other.too_large;
+        self.deleted += other.deleted;
+    }
 }
 
 /// How a mailbox ended.
@@ -66,6 +94,8 @@ pub struct MailboxReport {
     pub copied_bytes: u64,
     /// Skipped messages with reasons.
     pub failures: Vec<MessageFailure>,
+    /// Messages the filters left out, summed over the folders.
+    pub filtered: Filtered,
     /// Folders created at the destination.
     pub folders_created: u64,
     /// Subscriptions set at the destination.
@@ -109,6 +139,7 @@ impl MailboxReport {
             copied_messages: 0,
             copied_bytes: 0,
             failures: Vec::new(),
+            filtered: Filtered::default(),
             folders_created: 0,
             subscriptions_copied: 0,
             compressed: (false, false),
@@ -145,6 +176,8 @@ pub struct Totals {
     pub bytes: u64,
     /// Messages skipped.
     pub failed_messages: u64,
+    /// Messages the filters left out.
+    pub filtered_messages: u64,
     /// Messages per second.
     pub msgs_per_sec: f64,
     /// Megabytes (10^6) per second.
@@ -167,6 +200,7 @@ impl BatchReport {
             t.messages += m.copied_messages;
             t.bytes += m.copied_bytes;
             t.failed_messages += m.failures.len() as u64;
+            t.filtered_messages += m.filtered.total();
         }
         let secs = elapsed.as_secs_f64().max(1e-9);
         t.msgs_per_sec = t.messages as f64 / secs;
