@@ -14,6 +14,7 @@ pub const FAILURES_SHOWN: usize = 20;
 fn state(m: &MailboxReport) -> &'static str {
     match (&m.outcome, m.failures.is_empty()) {
         (MailboxOutcome::Failed(_), _) => "failed",
+        (MailboxOutcome::Stopped(_), _) => "stopped",
         (MailboxOutcome::Completed, true) => "completed",
         (MailboxOutcome::Completed, false) => "partial",
     }
@@ -48,7 +49,7 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         ]);
     }
     let t = &report.totals;
-    let ok = t.mailboxes - t.mailboxes_failed;
+    let ok = t.mailboxes - t.mailboxes_failed - t.mailboxes_stopped;
     rows.push([
         "total".to_string(),
         format!("{ok}/{} ok", t.mailboxes),
@@ -125,7 +126,7 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         .mailboxes
         .iter()
         .filter_map(|m| match &m.outcome {
-            MailboxOutcome::Failed(reason) => Some((m, reason)),
+            MailboxOutcome::Failed(reason) | MailboxOutcome::Stopped(reason) => Some((m, reason)),
             MailboxOutcome::Completed => None,
         })
         .collect();
@@ -133,6 +134,18 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         let _ = writeln!(out, "\nmailboxes that stopped ({}):", stopped.len());
         for (m, reason) in stopped {
             let _ = writeln!(out, "  {}: {reason}", m.mailbox);
+            if let Some(left) = &m.left {
+                let since = match &left.oldest_copied {
+                    Some(date) => format!(", all received before {date}"),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "    left at the source: {} messages, {:.1} MB{since}",
+                    left.messages,
+                    left.bytes as f64 / 1e6
+                );
+            }
         }
     }
 
@@ -235,6 +248,33 @@ mod tests {
         );
         assert!(
             text.contains("completed") && !text.contains("not copied"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_mailbox_says_why_and_what_is_left() {
+        let mut m = mailbox("ann", 14, 56_000, 0);
+        m.outcome = MailboxOutcome::Stopped("destination full: Quota exceeded".into());
+        m.left = Some(cutover_engine::report::LeftBehind {
+            messages: 16,
+            bytes: 64_000,
+            oldest_copied: Some("2024-01-17T12:00:00+00:00".into()),
+        });
+        let report = BatchReport::new(vec![m], Duration::from_secs(1));
+        assert!(!report.all_copied());
+        let text = render(&report, None);
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.starts_with("ann") && row.contains(" stopped "),
+            "{text}"
+        );
+        assert!(text.contains("0/1 ok"), "{text}");
+        assert!(
+            text.contains(
+                "  ann: destination full: Quota exceeded\n    left at the source: 16 messages, \
+                 0.1 MB, all received before 2024-01-17T12:00:00+00:00"
+            ),
             "{text}"
         );
     }

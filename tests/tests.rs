@@ -9,4 +9,5 @@ mod dovecot_fixture;
 mod filters;
 mod plan;
 mod plan_validation;
+mod quota;
 mod transforms;

@@ -95,8 +95,7 @@ impl Error {
                     || m.contains("SUGGESTED BACKOFF")
                 {
                     Disposition::Retry
-                } else if m.contains("[OVERQUOTA]")
-                    || m.contains("QUOTA")
+                } else if self.is_over_quota()
                     || m.contains("[TRYCREATE]")
                     || m.contains("[NONEXISTENT]")
                 {
@@ -105,6 +104,18 @@ impl Error {
                     Disposition::SkipMessage
                 }
             }
+        }
+    }
+}
+
+impl Error {
+    /// Whether the server refused because the account is full: the `[OVERQUOTA]` response code
+    /// (RFC 5530), or a NO whose text speaks of quota (older servers). Stops the mailbox, not
+    /// the run: the copy is newest first, so the newest mail is there.
+    pub fn is_over_quota(&self) -> bool {
+        match self {
+            Error::Command { message, .. } => message.to_ascii_uppercase().contains("QUOTA"),
+            _ => false,
         }
     }
 }

@@ -113,6 +113,11 @@ pub struct FolderTally {
 pub struct AppenderResult {
     /// The connection, for LOGOUT.
     pub conn: Connection,
+    /// Why the writer stopped early (destination full, folder gone), after booking every
+    /// answer to what it had sent; `None` when it wrote everything it was given.
+    pub stopped: Option<Error>,
+    /// INTERNALDATE of the oldest message the destination acknowledged.
+    pub oldest_copied: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// Figures per folder index.
     pub folders: HashMap<usize, FolderTally>,
     /// Skipped messages.
@@ -148,6 +153,10 @@ struct Tallies<'a> {
     pauses_taken: u64,
     /// Wait this long before sending again (set by a throttled refusal).
     pause: Option<Duration>,
+    /// Set by a refusal that ends the mailbox: nothing more is sent, answers are still booked.
+    stop: Option<Error>,
+    /// INTERNALDATE of the oldest message stored.
+    oldest_copied: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 /// The backoff a throttling server suggests ("Suggested Backoff Time: N milliseconds", as
@@ -217,6 +226,11 @@ impl Tallies<'_> {
                 }
                 t.copied_messages += batch.items.len() as u64;
                 t.copied_bytes += bytes;
+                let oldest = batch.items.iter().filter_map(|i| i.internaldate).min();
+                self.oldest_copied = match (self.oldest_copied, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 self.commands += 1;
                 self.throttled_since = None;
                 self.pauses_in_a_row = 0;
@@ -252,8 +266,14 @@ impl Tallies<'_> {
                     resend.push_back(batch);
                     return Ok(());
                 }
-                if err.disposition() != Disposition::SkipMessage {
-                    return Err(err);
+                // Over quota, a batch is split until the newest messages that fit are stored;
+                // a single message that does not fit stops the mailbox. Any other refusal that
+                // ends the mailbox stops it at once. Either way, what is in flight is booked.
+                let splits = err.disposition() == Disposition::SkipMessage
+                    || (err.is_over_quota() && batch.items.len() > 1);
+                if !splits {
+                    self.stop.get_or_insert(err);
+                    return Ok(());
                 }
                 if batch.items.len() == 1 {
                     let (uid, size) = batch.token.metas[0];
@@ -307,6 +327,9 @@ async fn submit(
 ) -> Result<()> {
     let mut queue = VecDeque::from([batch]);
     while let Some(mut b) = queue.pop_front() {
+        if tallies.stop.is_some() {
+            return Ok(()); // the mailbox is ending: nothing more is sent
+        }
         if let Some(pause) = tallies.pause.take() {
             tallies.pauses_in_a_row += 1;
             tallies.pauses_taken += 1;
@@ -361,6 +384,8 @@ pub async fn run_appender(
         pauses_in_a_row: 0,
         pauses_taken: 0,
         pause: None,
+        stop: None,
+        oldest_copied: None,
     };
     {
         let mut pipeline = AppendPipeline::new(
@@ -374,6 +399,9 @@ pub async fn run_appender(
         let mut next_seq: HashMap<usize, u64> = HashMap::new();
         let mut open: Option<OpenBatch> = None;
         'input: loop {
+            if tallies.stop.is_some() {
+                break;
+            }
             let fw = match rx.try_recv() {
                 Ok(fw) => fw,
                 Err(mpsc::error::TryRecvError::Empty) => {
@@ -386,6 +414,9 @@ pub async fn run_appender(
                         submit(&mut pipeline, &mut tallies, b.batch).await?;
                     }
                     loop {
+                        if tallies.stop.is_some() {
+                            break 'input;
+                        }
                         if pipeline.in_flight() == 0 {
                             match rx.recv().await {
                                 Some(fw) => break fw,
@@ -434,7 +465,9 @@ pub async fn run_appender(
             submit(&mut pipeline, &mut tallies, b.batch).await?;
         }
         drain(&mut pipeline, &mut tallies).await?;
-        if let Some((folder, p)) = pending.iter().find(|(_, p)| !p.is_empty()) {
+        if tallies.stop.is_some() {
+            // Windows still queued are not written: their messages are left for a later run.
+        } else if let Some((folder, p)) = pending.iter().find(|(_, p)| !p.is_empty()) {
             return Err(Error::Protocol {
                 server,
                 message: format!(
@@ -448,10 +481,14 @@ pub async fn run_appender(
         folders,
         failures,
         commands,
+        stop,
+        oldest_copied,
         ..
     } = tallies;
     Ok(AppenderResult {
         conn,
+        stopped: stop,
+        oldest_copied,
         folders,
         failures,
         commands,

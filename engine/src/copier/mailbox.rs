@@ -24,8 +24,8 @@ use crate::plan::folders::{
 use crate::plan::message_filter::Exclusion;
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
-    AddressRewriteReport, Filtered, FolderReport, MailboxOutcome, MailboxReport, MessageFailure,
-    Phase, ProgressSink,
+    AddressRewriteReport, Filtered, FolderReport, LeftBehind, MailboxOutcome, MailboxReport,
+    MessageFailure, Phase, ProgressSink,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -222,7 +222,8 @@ async fn run(
         }
     }
     let planned_bytes: u64 = all.iter().map(|m| m.size).sum();
-    state.set_planned(all.len() as u64 + failures.len() as u64, planned_bytes);
+    let planned_messages = all.len() as u64 + failures.len() as u64;
+    state.set_planned(planned_messages, planned_bytes);
     state.add_failed(failures.len() as u64);
     state.set_phase(Phase::Copying);
 
@@ -237,6 +238,8 @@ async fn run(
         });
     let mut dests = vec![dst];
     let mut sources = sources;
+    let mut stopped: Option<Error> = None;
+    let mut oldest_copied = None;
     if !all.is_empty() {
         sort_newest_first(&mut all);
         let window_list = windows(
@@ -289,6 +292,13 @@ async fn run(
             }
             failures.extend(r.failures);
             append_commands += r.commands;
+            if stopped.is_none() {
+                stopped = r.stopped;
+            }
+            oldest_copied = match (oldest_copied, r.oldest_copied) {
+                (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                (a, b) => a.or(b),
+            };
             dests.push(r.conn);
         }
     }
@@ -315,9 +325,31 @@ async fn run(
             }
         })
         .collect();
+    let copied: (u64, u64) = folders.iter().fold((0, 0), |(m, b), f| {
+        (m + f.copied_messages, b + f.copied_bytes)
+    });
+    let (outcome, left) = match stopped {
+        None => (MailboxOutcome::Completed, None),
+        Some(e) => {
+            tracing::warn!(mailbox = %job.id, error = %e, "mailbox stopped");
+            let outcome = match e.is_over_quota() {
+                true => MailboxOutcome::Stopped(format!("destination full: {e}")),
+                false => MailboxOutcome::Failed(e.to_string()),
+            };
+            let failed_bytes: u64 = failures.iter().map(|f| f.size).sum();
+            let left = LeftBehind {
+                messages: (planned_messages).saturating_sub(copied.0 + failures.len() as u64),
+                bytes: planned_bytes.saturating_sub(copied.1 + failed_bytes),
+                oldest_copied: oldest_copied
+                    .map(|d: chrono::DateTime<chrono::FixedOffset>| d.to_rfc3339()),
+            };
+            (outcome, Some(left))
+        }
+    };
     Ok(MailboxReport {
         mailbox: job.id.clone(),
-        outcome: MailboxOutcome::Completed,
+        outcome,
+        left,
         copied_messages: folders.iter().map(|f| f.copied_messages).sum(),
         copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
         filtered: filtered.iter().fold(Filtered::default(), |mut sum, f| {
@@ -603,17 +635,23 @@ async fn run_pipeline(
             }
         }
     };
-    tokio::pin!(dispatch);
-    let mut dispatching = true;
+    // Dropped when a writer stops early (destination full): the fetchers' queues close, they
+    // finish the window in hand, and every writer books what it had sent and returns.
+    let mut dispatch = Some(Box::pin(dispatch));
     let mut sources_back = Vec::new();
     let mut results = Vec::new();
     loop {
         tokio::select! {
-            _ = &mut dispatch, if dispatching => dispatching = false,
+            _ = async { dispatch.as_mut().expect("guarded").await }, if dispatch.is_some() => dispatch = None,
             joined = set.join_next() => match joined {
                 None => break,
                 Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(*c),
-                Some(Ok(Ok(Worker::Dest(r)))) => results.push(*r),
+                Some(Ok(Ok(Worker::Dest(r)))) => {
+                    if r.stopped.is_some() {
+                        dispatch = None;
+                    }
+                    results.push(*r)
+                }
                 Some(Ok(Err(e))) => {
                     set.abort_all();
                     return Err(e);

@@ -75,6 +75,9 @@ impl Filtered {
 pub enum MailboxOutcome {
     /// Every message copied or deliberately skipped (see failures).
     Completed,
+    /// The mailbox stopped cleanly for a reason a rerun can fix once it is dealt with (the
+    /// destination is full): what was copied is the newest mail, and `left` says what is not.
+    Stopped(String),
     /// The mailbox stopped; the reason says why (login rejected, connection lost, ...).
     Failed(String),
 }
@@ -107,12 +110,27 @@ pub struct MailboxReport {
     /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
     /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
     pub append_commands: u64,
+    /// What a mailbox that stopped early left at the source, for a later run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<LeftBehind>,
     /// What the header address rewrite did, when the run asked for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address_rewrite: Option<AddressRewriteReport>,
     /// Wall time of the mailbox, login to logout.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
+}
+
+/// The messages a stopped mailbox did not copy. The copy is newest first, so these are the
+/// oldest: everything received before `oldest_copied` (guide 3.5.4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftBehind {
+    /// Messages not copied (neither acknowledged nor recorded as failed).
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// INTERNALDATE of the oldest message the destination acknowledged, RFC 3339.
+    pub oldest_copied: Option<String>,
 }
 
 /// The header address rewrite of one mailbox: what changed, and what the directory did not know.
@@ -145,6 +163,7 @@ impl MailboxReport {
             compressed: (false, false),
             append_framing: String::new(),
             append_commands: 0,
+            left: None,
             address_rewrite: None,
             elapsed,
         }
@@ -170,6 +189,8 @@ pub struct Totals {
     pub mailboxes: u64,
     /// Mailboxes that failed.
     pub mailboxes_failed: u64,
+    /// Mailboxes that stopped cleanly before the end (destination full).
+    pub mailboxes_stopped: u64,
     /// Messages copied.
     pub messages: u64,
     /// Bytes copied.
@@ -194,8 +215,10 @@ impl BatchReport {
             ..Totals::default()
         };
         for m in &mailboxes {
-            if matches!(m.outcome, MailboxOutcome::Failed(_)) {
-                t.mailboxes_failed += 1;
+            match m.outcome {
+                MailboxOutcome::Failed(_) => t.mailboxes_failed += 1,
+                MailboxOutcome::Stopped(_) => t.mailboxes_stopped += 1,
+                MailboxOutcome::Completed => {}
             }
             t.messages += m.copied_messages;
             t.bytes += m.copied_bytes;
@@ -215,7 +238,9 @@ impl BatchReport {
 
     /// True when every mailbox completed and no message was skipped.
     pub fn all_copied(&self) -> bool {
-        self.totals.mailboxes_failed == 0 && self.totals.failed_messages == 0
+        self.totals.mailboxes_failed == 0
+            && self.totals.mailboxes_stopped == 0
+            && self.totals.failed_messages == 0
     }
 }
 
