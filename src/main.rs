@@ -27,6 +27,8 @@ const EXIT_OK: u8 = 0;
 const EXIT_INCOMPLETE: u8 = 1;
 /// Exit status for input the run cannot start with.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     // `cutover bench` measures its client runs through this binary acting as a thin wrapper.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::from(EXIT_OK),
         Ok(false) => ExitCode::from(EXIT_INCOMPLETE),
+        Err(e) if e.is::<migrate::Interrupted>() => ExitCode::from(EXIT_INTERRUPTED),
         Err(e) => match e.downcast_ref::<BadInput>() {
             Some(bad) => bad_input(bad),
             None => {

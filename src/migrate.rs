@@ -13,6 +13,39 @@ pub const DANGER_WARNING: &str = "\
 WARNING: --danger-accept-invalid-certs: server certificates and host names are NOT checked.
 WARNING: anyone on the path can read every password and message of this run.";
 
+/// The run was stopped by Ctrl-C (after its summary and report): exit status 130.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Ctrl-C: the first stops the run cleanly (the APPENDs in flight are answered and booked, the
+/// mailboxes log out, the summary and report are written); a second aborts the process at once.
+fn stop_on_ctrl_c(shutdown: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return; // no signal handling here: Ctrl-C keeps its default, immediate effect
+        }
+        eprintln!(
+            "cutover: stopping: the APPENDs in flight are being answered, then every mailbox \
+             logs out (Ctrl-C again to abort at once)"
+        );
+        shutdown.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "cutover: aborted at once: no summary or report; the destination may hold messages this run did not book"
+            );
+            std::process::exit(130);
+        }
+    });
+}
+
 /// Runs a validated migration; the result says whether every message was copied.
 pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     if settings.tls.danger_accept_invalid_certs {
@@ -21,6 +54,8 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     if settings.dry_run {
         return dry_run(&settings).await;
     }
+    let shutdown = settings.options.shutdown.clone();
+    stop_on_ctrl_c(shutdown.clone());
     let ui = ProgressUi::new(Display::detect(settings.quiet), settings.jobs.len());
     tracing::info!(
         mailboxes = settings.jobs.len(),
@@ -37,6 +72,9 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     .await;
     ui.finish();
     finish(&report, settings.report.as_deref())?;
+    if shutdown.is_cancelled() {
+        return Err(Interrupted.into());
+    }
     Ok(report.all_copied())
 }
 

@@ -76,6 +76,13 @@ pub enum Error {
         /// What was being done.
         context: String,
     },
+    /// The run was asked to stop (Ctrl-C, [`CopyOptions::shutdown`](crate::CopyOptions)) before
+    /// this was done.
+    #[error("interrupted: {context}")]
+    Interrupted {
+        /// What was left undone.
+        context: String,
+    },
 }
 
 impl Error {
@@ -84,9 +91,10 @@ impl Error {
         match self {
             Error::Io { .. } | Error::Timeout { .. } => Disposition::Retry,
             Error::Protocol { .. } => Disposition::Retry,
-            Error::Tls { .. } | Error::AuthRejected { .. } | Error::Unsupported { .. } => {
-                Disposition::StopMailbox
-            }
+            Error::Tls { .. }
+            | Error::AuthRejected { .. }
+            | Error::Unsupported { .. }
+            | Error::Interrupted { .. } => Disposition::StopMailbox,
             Error::Command { message, .. } => {
                 let m = message.to_ascii_uppercase();
                 if m.contains("[THROTTLED]")

@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// How long a writer goes on being throttled, with nothing stored, before the mailbox stops.
 pub const MAX_THROTTLED_FOR: Duration = Duration::from_secs(600);
@@ -93,6 +94,8 @@ pub struct AppendSettings {
     pub timeout: Duration,
     /// Header address rewrite, if the run asked for one.
     pub rewrite: Option<RewriteStep>,
+    /// The run's stop request: nothing new is sent once it is cancelled.
+    pub shutdown: CancellationToken,
 }
 
 /// Per-folder figures from one writer.
@@ -157,6 +160,8 @@ struct Tallies<'a> {
     stop: Option<Error>,
     /// INTERNALDATE of the oldest message stored.
     oldest_copied: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The run's stop request.
+    shutdown: CancellationToken,
 }
 
 /// The backoff a throttling server suggests ("Suggested Backoff Time: N milliseconds", as
@@ -185,6 +190,16 @@ fn throttle_pause(text: &str, n: u32) -> Duration {
 }
 
 impl Tallies<'_> {
+    /// Notes that the run is stopping: nothing more is sent.
+    fn interrupted(&mut self) {
+        self.stop.get_or_insert_with(|| Error::Interrupted {
+            context: format!(
+                "{}: the APPENDs in flight were answered; no more sent",
+                self.server
+            ),
+        });
+    }
+
     fn fail(&mut self, folder: usize, uid: u32, size: u64, reason: String) {
         self.folders.entry(folder).or_default().failed_messages += 1;
         self.failures.push(MessageFailure {
@@ -327,13 +342,22 @@ async fn submit(
 ) -> Result<()> {
     let mut queue = VecDeque::from([batch]);
     while let Some(mut b) = queue.pop_front() {
+        if tallies.shutdown.is_cancelled() {
+            tallies.interrupted();
+        }
         if tallies.stop.is_some() {
             return Ok(()); // the mailbox is ending: nothing more is sent
         }
         if let Some(pause) = tallies.pause.take() {
             tallies.pauses_in_a_row += 1;
             tallies.pauses_taken += 1;
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = tallies.shutdown.cancelled() => {
+                    tallies.interrupted();
+                    return Ok(());
+                }
+            }
         }
         b.token.sent_after_pauses = tallies.pauses_taken;
         for c in pipeline.send(b).await? {
@@ -386,6 +410,7 @@ pub async fn run_appender(
         pause: None,
         stop: None,
         oldest_copied: None,
+        shutdown: settings.shutdown.clone(),
     };
     {
         let mut pipeline = AppendPipeline::new(
@@ -399,6 +424,9 @@ pub async fn run_appender(
         let mut next_seq: HashMap<usize, u64> = HashMap::new();
         let mut open: Option<OpenBatch> = None;
         'input: loop {
+            if tallies.shutdown.is_cancelled() {
+                tallies.interrupted();
+            }
             if tallies.stop.is_some() {
                 break;
             }
@@ -418,13 +446,24 @@ pub async fn run_appender(
                             break 'input;
                         }
                         if pipeline.in_flight() == 0 {
-                            match rx.recv().await {
-                                Some(fw) => break fw,
-                                None => break 'input,
+                            tokio::select! {
+                                () = tallies.shutdown.cancelled() => {
+                                    tallies.interrupted();
+                                    break 'input;
+                                }
+                                fw = rx.recv() => match fw {
+                                    Some(fw) => break fw,
+                                    None => break 'input,
+                                }
                             }
                         }
+                        let shutdown = tallies.shutdown.clone();
                         tokio::select! {
                             biased;
+                            () = shutdown.cancelled() => {
+                                tallies.interrupted();
+                                break 'input;
+                            }
                             fw = rx.recv() => match fw {
                                 Some(fw) => break fw,
                                 None => break 'input,

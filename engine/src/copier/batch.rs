@@ -2,7 +2,7 @@
 
 use super::job::{CopyOptions, MailboxJob};
 use crate::imap::{TlsClient, TlsConfig};
-use crate::report::{BatchReport, MailboxReport, ProgressSink};
+use crate::report::{BatchReport, MailboxOutcome, MailboxReport, ProgressSink};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +42,11 @@ pub async fn run_batch(
         );
         tasks.push(tokio::spawn(async move {
             let _slot = slots.acquire_owned().await.expect("semaphore never closed");
+            if options.shutdown.is_cancelled() {
+                let mut report = MailboxReport::failed(&job.id, String::new(), Default::default());
+                report.outcome = MailboxOutcome::Stopped("interrupted: not started".into());
+                return report;
+            }
             super::mailbox::copy_mailbox(index, &job, &options, &tls, &budget, progress).await
         }));
     }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
 
 /// A window's share of the bytes-in-flight budgets (the mailbox's and the run's), returned when
 /// dropped: after the last batch holding the window's messages is acknowledged.
@@ -48,7 +49,7 @@ const MAX_MESSAGE: u64 = 4 << 30;
 /// A unit of work for a source connection.
 pub type WindowTask = (Window, WindowBudget);
 
-/// Fetches windows until the queue closes. Each connection has its own queue holding the windows
+/// Fetches windows until the queue closes or the run is stopped. Each connection has its own queue holding the windows
 /// of the folders assigned to it, so it selects a folder once and reads it window after window.
 /// `folders[i]` is the source wire name of folder `i`; `route[folder_owner[i]]` its writer.
 pub async fn run_fetcher(
@@ -58,11 +59,17 @@ pub async fn run_fetcher(
     route: Arc<Vec<mpsc::Sender<FetchedWindow>>>,
     folder_owner: Arc<Vec<usize>>,
     timeout: Duration,
+    shutdown: CancellationToken,
 ) -> Result<Connection> {
     let server = conn.server.clone();
     let mut selected: Option<usize> = None;
     loop {
-        let Some((window, permit)) = queue.recv().await else {
+        let next = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            next = queue.recv() => next,
+        };
+        let Some((window, permit)) = next else {
             break;
         };
         let wire = &folders[window.folder];

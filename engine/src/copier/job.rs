@@ -7,6 +7,7 @@ use crate::transform::address_rewrite::AddressRewriter;
 use crate::transform::folder_map::FolderMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// One server account: where it is and how to log in.
 #[derive(Debug, Clone)]
@@ -102,6 +103,10 @@ pub struct CopyOptions {
     /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
     /// before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
+    /// Cancel it to stop the run cleanly (Ctrl-C): no new window is fetched and no new APPEND
+    /// sent, the APPENDs in flight are answered and booked, connections log out, and each
+    /// mailbox ends as stopped with what is left. Mailboxes not started yet do not start.
+    pub shutdown: CancellationToken,
 }
 
 impl Default for CopyOptions {
@@ -124,6 +129,7 @@ impl Default for CopyOptions {
             folder_filter: FolderFilter::default(),
             message_filter: MessageFilter::default(),
             address_rewriter: None,
+            shutdown: CancellationToken::new(),
         }
     }
 }

@@ -78,6 +78,7 @@ pub async fn copy_mailbox(
             // What the destination acknowledged before the failure is there: say so.
             let done = state.snapshot();
             let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
+            report.outcome = outcome_of(&e);
             report.copied_messages = done.copied_messages;
             report.copied_bytes = done.copied_bytes;
             report
@@ -221,6 +222,14 @@ async fn run(
             });
         }
     }
+    if options.shutdown.is_cancelled() {
+        for c in sources.into_iter().chain([dst]) {
+            c.logout(t).await;
+        }
+        return Err(Error::Interrupted {
+            context: "stopped before copying began".into(),
+        });
+    }
     let planned_bytes: u64 = all.iter().map(|m| m.size).sum();
     let planned_messages = all.len() as u64 + failures.len() as u64;
     state.set_planned(planned_messages, planned_bytes);
@@ -263,6 +272,7 @@ async fn run(
             append_limit: dests[0].caps.append_limit,
             timeout: t,
             rewrite: rewrite.clone(),
+            shutdown: options.shutdown.clone(),
         };
         let routing = Routing {
             source: assign_folders(&busy, &source_counts, plans.len(), sources.len()),
@@ -332,10 +342,7 @@ async fn run(
         None => (MailboxOutcome::Completed, None),
         Some(e) => {
             tracing::warn!(mailbox = %job.id, error = %e, "mailbox stopped");
-            let outcome = match e.is_over_quota() {
-                true => MailboxOutcome::Stopped(format!("destination full: {e}")),
-                false => MailboxOutcome::Failed(e.to_string()),
-            };
+            let outcome = outcome_of(&e);
             let failed_bytes: u64 = failures.iter().map(|f| f.size).sum();
             let left = LeftBehind {
                 messages: (planned_messages).saturating_sub(copied.0 + failures.len() as u64),
@@ -379,6 +386,16 @@ async fn run(
         }),
         elapsed: started.elapsed(),
     })
+}
+
+/// How a mailbox that `e` ended is reported: stopped, for what a rerun continues once dealt
+/// with (a full destination, a stop request), else failed.
+fn outcome_of(e: &Error) -> MailboxOutcome {
+    match e {
+        e if e.is_over_quota() => MailboxOutcome::Stopped(format!("destination full: {e}")),
+        Error::Interrupted { .. } => MailboxOutcome::Stopped(e.to_string()),
+        e => MailboxOutcome::Failed(e.to_string()),
+    }
 }
 
 /// Unresolved addresses named in a mailbox's report, most frequent first.
@@ -606,8 +623,9 @@ async fn run_pipeline(
         queues.push(tx);
         let (w, r, o) = (source_wires.clone(), routes.clone(), owner.clone());
         let t = options.io_timeout;
+        let shutdown = options.shutdown.clone();
         set.spawn(async move {
-            run_fetcher(conn, q, w, r, o, t)
+            run_fetcher(conn, q, w, r, o, t, shutdown)
                 .await
                 .map(|c| Worker::Source(Box::new(c)))
         });
@@ -643,6 +661,7 @@ async fn run_pipeline(
     loop {
         tokio::select! {
             _ = async { dispatch.as_mut().expect("guarded").await }, if dispatch.is_some() => dispatch = None,
+            () = options.shutdown.cancelled(), if dispatch.is_some() => dispatch = None,
             joined = set.join_next() => match joined {
                 None => break,
                 Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(*c),
