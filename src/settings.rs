@@ -137,6 +137,7 @@ impl MigrateSettings {
                     endpoint: dest.clone(),
                     auth: form.auth_for(&row.target_identity, args.dest_admin.trim(), password),
                 },
+                source_root: row.source_root_folder.clone(),
             });
         }
 
@@ -192,12 +193,6 @@ impl SourceFlag<'_> {
         origin: &str,
         problems: &mut Vec<String>,
     ) -> Option<Endpoint> {
-        if row.source_root_folder.is_some() {
-            problems.push(format!(
-                "{origin}:{}: SourceRootFolder is not supported yet; leave it empty",
-                row.line
-            ));
-        }
         match (&row.source_server, self.endpoint) {
             (Some(endpoint), _) => {
                 if endpoint.security == Security::Plain && !self.allow_plaintext {
@@ -543,6 +538,31 @@ mod tests {
         );
         assert_eq!(ann.dest.auth.mailbox_identity(), "ann@a.com");
         assert_eq!(s.parallel, 4);
+    }
+
+    #[test]
+    fn source_root_folder_goes_to_its_job_and_a_bad_one_is_named() {
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,SourceRootFolder\n\
+             joe@a.com,admin,pw,Archive/joe\n\
+             ann@a.com,admin,pw,\n",
+        );
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert_eq!(s.jobs[0].source_root.as_deref(), Some("Archive/joe"));
+        assert_eq!(s.jobs[1].source_root, None);
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,SourceRootFolder\n\
+             joe@a.com,admin,pw, / \n",
+        );
+        let problems = bad(&f.args(&[]), no_env);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].ends_with(
+                "users.csv:2:4: SourceRootFolder \"/\" names no folder, only the separator `/`"
+            ),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]

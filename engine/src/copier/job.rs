@@ -25,6 +25,10 @@ pub struct MailboxJob {
     pub source: Account,
     /// Where it goes.
     pub dest: Account,
+    /// The mailbox list's SourceRootFolder (`~/mail/joe`, `Archive/joe`): only this folder and
+    /// those under it are copied, the root itself into INBOX, `root/Sent` as `Sent` (then the
+    /// folder map applies). `None` copies the whole account.
+    pub source_root: Option<String>,
 }
 
 /// Whether to negotiate COMPRESS=DEFLATE (RFC 4978).
