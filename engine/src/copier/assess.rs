@@ -21,7 +21,7 @@ use crate::plan::folders::{mailbox_folder_map, source_root_found, translate_name
 ///
 /// With a `source_root` (the mailbox list's SourceRootFolder) only the folders `cutover migrate`
 /// would copy are read: the root and those under it
-/// ([`mailbox_folder_map`](crate::plan::folders::mailbox_folder_map)); a root that names no
+/// ([`crate::plan::folders::mailbox_folder_map`]); a root that names no
 /// folder is an error, as it is for the copy.
 pub async fn inventory_mailbox(
     account: &Account,
