@@ -99,8 +99,8 @@ pub struct CopyOptions {
     /// Which source folders are copied (`--include-folder`, `--exclude-folder`); the default
     /// keeps every folder.
     pub folder_filter: FolderFilter,
-    /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
-    /// before it is appended; `None` copies messages byte for byte.
+    /// Header address rewrite (X.500 / IMCEA to SMTP, renamed identities, mapped domains)
+    /// applied to every message before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
 }
 
