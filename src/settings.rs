@@ -98,10 +98,6 @@ impl MigrateSettings {
                 Ok(filter) => options.folder_filter = filter,
                 Err(p) => problems.push(p),
             }
-            match address_rewriter(args) {
-                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
-                Err(p) => problems.extend(p),
-            }
         }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
@@ -109,6 +105,12 @@ impl MigrateSettings {
 
         let origin = args.users.display().to_string();
         let rows = read_mailbox_list(&args.users, &mut problems);
+        if let Some(options) = options.as_mut() {
+            match address_rewriter(args, &rows) {
+                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
+                Err(p) => problems.extend(p),
+            }
+        }
 
         let mut jobs = Vec::new();
         for row in &rows {
@@ -312,12 +314,17 @@ pub(crate) fn tls_config(
     Ok(tls)
 }
 
-/// The header address rewriter from `--directory`, `--rewrite-domain` and
-/// `--keep-original-addresses`; `None` when neither a directory nor a domain is given.
+/// The header address rewriter from `--directory`, `--rewrite-domain`,
+/// `--keep-original-addresses` and the renames of the mailbox list (its rows whose
+/// SourceIdentity and TargetIdentity are differing addresses, unless `--no-identity-rewrite`);
+/// `None` when there is no directory, no domain and no rename.
 fn address_rewriter(
     args: &MigrateArgs,
+    rows: &[MailboxRow],
 ) -> Result<Option<cutover_engine::transform::address_rewrite::AddressRewriter>, Vec<String>> {
-    use cutover_engine::transform::address_rewrite::{AddressRewriter, Directory, DomainMap};
+    use cutover_engine::transform::address_rewrite::{
+        AddressRewriter, Directory, DomainMap, IdentityMap,
+    };
     let mut problems = Vec::new();
     let mut domains = DomainMap::new();
     for pair in &args.rewrite_domain {
@@ -364,10 +371,17 @@ fn address_rewriter(
             }
         }
     };
-    if args.directory.is_none() && domains.is_empty() {
+    let identities = if args.no_identity_rewrite {
+        IdentityMap::new()
+    } else {
+        IdentityMap::from_mailbox_list(rows)
+    };
+    if args.directory.is_none() && domains.is_empty() && identities.is_empty() {
         if args.keep_original_addresses {
             problems.push(
-                "--keep-original-addresses needs --directory or --rewrite-domain".to_string(),
+                "--keep-original-addresses needs --directory, --rewrite-domain or a row whose \
+                 TargetIdentity renames its SourceIdentity's address"
+                    .to_string(),
             );
         }
         return if problems.is_empty() {
@@ -379,11 +393,10 @@ fn address_rewriter(
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(Some(AddressRewriter::new(
-        directory,
-        domains,
-        args.keep_original_addresses,
-    )))
+    Ok(Some(
+        AddressRewriter::new(directory, domains, args.keep_original_addresses)
+            .with_identities(identities),
+    ))
 }
 
 /// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
@@ -563,6 +576,44 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn renamed_identities_turn_the_address_rewrite_on_unless_opted_out() {
+        // joe@a.com -> joe@b.com renames; ann has no TargetIdentity.
+        let f = Fixture::new(USERS);
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        let rewriter = s.options.address_rewriter.expect("on without flags");
+        assert_eq!(rewriter.identities().get("JOE@a.com"), Some("joe@b.com"));
+        assert_eq!(rewriter.identities().len(), 1);
+        let s = MigrateSettings::from_args(&f.args(&["--keep-original-addresses"]), no_env);
+        assert!(s.is_ok(), "renames are something to keep originals of");
+
+        let s = MigrateSettings::from_args(&f.args(&["--no-identity-rewrite"]), no_env).unwrap();
+        assert!(s.options.address_rewriter.is_none());
+        let s = MigrateSettings::from_args(
+            &f.args(&["--no-identity-rewrite", "--rewrite-domain", "a.com=b.com"]),
+            no_env,
+        )
+        .unwrap();
+        let rewriter = s.options.address_rewriter.expect("a domain is mapped");
+        assert!(rewriter.identities().is_empty());
+        let problems = bad(
+            &f.args(&["--no-identity-rewrite", "--keep-original-addresses"]),
+            no_env,
+        );
+        assert!(
+            problems[0].starts_with("--keep-original-addresses needs --directory"),
+            "{problems:?}"
+        );
+
+        // Login names as identities rename nothing: no rewriter, bytes copied as they are.
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n\
+             joe,joe,pw,joe.smith\n",
+        );
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert!(s.options.address_rewriter.is_none());
     }
 
     #[test]
