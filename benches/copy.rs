@@ -88,6 +88,7 @@ fn copy_once(f: &Fixture, dest: &MockServer, options: &CopyOptions) {
             endpoint: dest.url().parse().unwrap(),
             auth: ProxyLoginForm::Authzid.auth_for(USER, ADMIN, &Secret::new("adminpw")),
         },
+        source_root: None,
     };
     let tls = TlsConfig {
         ca_pem: Some(f.ca_pem.clone().into_bytes()),

@@ -95,9 +95,15 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "SOURCE=TARGET")]
     pub rewrite_domain: Vec<String>,
 
-    /// Keep each rewritten header's original value in an X-Cutover-Original-<Field> header.
+    /// Keep each rewritten header's original value in an `X-Cutover-Original-<Field>` header.
     #[arg(long)]
     pub keep_original_addresses: bool,
+
+    /// Do not rename the list's users in header addresses. By default, every row whose
+    /// SourceIdentity and TargetIdentity are differing email addresses has the old address
+    /// rewritten to the new one in every mailbox of the batch.
+    #[arg(long)]
+    pub no_identity_rewrite: bool,
 
     /// Copy only source folders matching this pattern (repeatable): a glob (`*` within one
     /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`.

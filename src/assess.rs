@@ -101,6 +101,8 @@ pub struct AssessJob {
     pub source: Account,
     /// The destination login, when `--dest` was given.
     pub dest: Option<Account>,
+    /// SourceRootFolder: only the folders `cutover migrate` would copy are assessed.
+    pub source_root: Option<String>,
 }
 
 /// A validated `cutover assess`.
@@ -202,6 +204,7 @@ impl AssessSettings {
                         endpoint: dest.clone(),
                         auth: form.auth_for(&row.target_identity, admin, password),
                     }),
+                source_root: row.source_root_folder.clone(),
             });
         }
         if !problems.is_empty() {
@@ -304,14 +307,15 @@ async fn assess_one(
         limits.max_message_bytes = Some(max);
     }
     let (source, target) = (&job.source_identity, &job.target_identity);
-    let mut assessment = match inventory_mailbox(&job.source, opts, limits.max_message_bytes).await
-    {
-        Ok(inventory) => assess(source, target, &inventory, &limits),
-        Err(e) => {
-            tracing::warn!(mailbox = %source, error = %e, "source not read");
-            MailboxAssessment::failed(source, target, &limits, e.to_string())
-        }
-    };
+    let root = job.source_root.as_deref();
+    let mut assessment =
+        match inventory_mailbox(&job.source, opts, limits.max_message_bytes, root).await {
+            Ok(inventory) => assess(source, target, &inventory, &limits),
+            Err(e) => {
+                tracing::warn!(mailbox = %source, error = %e, "source not read");
+                MailboxAssessment::failed(source, target, &limits, e.to_string())
+            }
+        };
     assessment.dest_error = dest_error;
     assessment
 }

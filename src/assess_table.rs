@@ -107,6 +107,7 @@ mod tests {
                 Some(1 << 20),
                 0,
             )],
+            source_root: None,
         };
         let limits = DestLimits {
             quota: None,

@@ -111,6 +111,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
                 endpoint: dest.clone(),
                 auth: ProxyLoginForm::Authzid.auth_for(&m.user, ADMIN, &admin_password),
             },
+            source_root: None,
         })
         .collect();
     let tls = TlsConfig {

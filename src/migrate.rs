@@ -51,6 +51,9 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     if settings.tls.danger_accept_invalid_certs {
         eprintln!("{DANGER_WARNING}");
     }
+    if let Some(note) = identity_rewrite_note(&settings) {
+        tracing::info!("{note}");
+    }
     if settings.dry_run {
         return dry_run(&settings).await;
     }
@@ -105,8 +108,26 @@ async fn dry_run(settings: &MigrateSettings) -> anyhow::Result<bool> {
             }
         }
     }
+    if let Some(note) = identity_rewrite_note(settings) {
+        println!("{note}");
+    }
     println!("dry run: nothing was created or copied");
     Ok(all_planned)
+}
+
+/// Says that the mailbox list's renames will be applied to header addresses, when they will:
+/// it happens without a flag, so the dry run and the log say so.
+fn identity_rewrite_note(settings: &MigrateSettings) -> Option<String> {
+    let rewriter = settings.options.address_rewriter.as_ref()?;
+    let renamed = rewriter.identities().len();
+    (renamed > 0).then(|| {
+        format!(
+            "address rewrite: {renamed} renamed identit{} from the mailbox list (TargetIdentity \
+             replaces SourceIdentity) in every mailbox's headers; --no-identity-rewrite turns \
+             this off",
+            if renamed == 1 { "y" } else { "ies" }
+        )
+    })
 }
 
 /// Prints the summary and writes the report file (shared with `demo`).

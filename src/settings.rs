@@ -104,10 +104,6 @@ impl MigrateSettings {
                 Ok(filter) => options.message_filter = filter,
                 Err(p) => problems.extend(p),
             }
-            match address_rewriter(args) {
-                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
-                Err(p) => problems.extend(p),
-            }
         }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
@@ -115,6 +111,12 @@ impl MigrateSettings {
 
         let origin = args.users.display().to_string();
         let rows = read_mailbox_list(&args.users, &mut problems);
+        if let Some(options) = options.as_mut() {
+            match address_rewriter(args, &rows) {
+                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
+                Err(p) => problems.extend(p),
+            }
+        }
 
         let mut jobs = Vec::new();
         for row in &rows {
@@ -143,6 +145,7 @@ impl MigrateSettings {
                     endpoint: dest.clone(),
                     auth: form.auth_for(&row.target_identity, args.dest_admin.trim(), password),
                 },
+                source_root: row.source_root_folder.clone(),
             });
         }
 
@@ -198,12 +201,6 @@ impl SourceFlag<'_> {
         origin: &str,
         problems: &mut Vec<String>,
     ) -> Option<Endpoint> {
-        if row.source_root_folder.is_some() {
-            problems.push(format!(
-                "{origin}:{}: SourceRootFolder is not supported yet; leave it empty",
-                row.line
-            ));
-        }
         match (&row.source_server, self.endpoint) {
             (Some(endpoint), _) => {
                 if endpoint.security == Security::Plain && !self.allow_plaintext {
@@ -323,12 +320,17 @@ pub(crate) fn tls_config(
     Ok(tls)
 }
 
-/// The header address rewriter from `--directory`, `--rewrite-domain` and
-/// `--keep-original-addresses`; `None` when neither a directory nor a domain is given.
+/// The header address rewriter from `--directory`, `--rewrite-domain`,
+/// `--keep-original-addresses` and the renames of the mailbox list (its rows whose
+/// SourceIdentity and TargetIdentity are differing addresses, unless `--no-identity-rewrite`);
+/// `None` when there is no directory, no domain and no rename.
 fn address_rewriter(
     args: &MigrateArgs,
+    rows: &[MailboxRow],
 ) -> Result<Option<cutover_engine::transform::address_rewrite::AddressRewriter>, Vec<String>> {
-    use cutover_engine::transform::address_rewrite::{AddressRewriter, Directory, DomainMap};
+    use cutover_engine::transform::address_rewrite::{
+        AddressRewriter, Directory, DomainMap, IdentityMap,
+    };
     let mut problems = Vec::new();
     let mut domains = DomainMap::new();
     for pair in &args.rewrite_domain {
@@ -375,10 +377,17 @@ fn address_rewriter(
             }
         }
     };
-    if args.directory.is_none() && domains.is_empty() {
+    let identities = if args.no_identity_rewrite {
+        IdentityMap::new()
+    } else {
+        IdentityMap::from_mailbox_list(rows)
+    };
+    if args.directory.is_none() && domains.is_empty() && identities.is_empty() {
         if args.keep_original_addresses {
             problems.push(
-                "--keep-original-addresses needs --directory or --rewrite-domain".to_string(),
+                "--keep-original-addresses needs --directory, --rewrite-domain or a row whose \
+                 TargetIdentity renames its SourceIdentity's address"
+                    .to_string(),
             );
         }
         return if problems.is_empty() {
@@ -390,11 +399,10 @@ fn address_rewriter(
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(Some(AddressRewriter::new(
-        directory,
-        domains,
-        args.keep_original_addresses,
-    )))
+    Ok(Some(
+        AddressRewriter::new(directory, domains, args.keep_original_addresses)
+            .with_identities(identities),
+    ))
 }
 
 /// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
@@ -569,6 +577,69 @@ mod tests {
         );
         assert_eq!(ann.dest.auth.mailbox_identity(), "ann@a.com");
         assert_eq!(s.parallel, 4);
+    }
+
+    #[test]
+    fn source_root_folder_goes_to_its_job_and_a_bad_one_is_named() {
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,SourceRootFolder\n\
+             joe@a.com,admin,pw,Archive/joe\n\
+             ann@a.com,admin,pw,\n",
+        );
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert_eq!(s.jobs[0].source_root.as_deref(), Some("Archive/joe"));
+        assert_eq!(s.jobs[1].source_root, None);
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,SourceRootFolder\n\
+             joe@a.com,admin,pw, / \n",
+        );
+        let problems = bad(&f.args(&[]), no_env);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].ends_with(
+                "users.csv:2:4: SourceRootFolder \"/\" names no folder, only the separator `/`"
+            ),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn renamed_identities_turn_the_address_rewrite_on_unless_opted_out() {
+        // joe@a.com -> joe@b.com renames; ann has no TargetIdentity.
+        let f = Fixture::new(USERS);
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        let rewriter = s.options.address_rewriter.expect("on without flags");
+        assert_eq!(rewriter.identities().get("JOE@a.com"), Some("joe@b.com"));
+        assert_eq!(rewriter.identities().len(), 1);
+        let s = MigrateSettings::from_args(&f.args(&["--keep-original-addresses"]), no_env);
+        assert!(s.is_ok(), "renames are something to keep originals of");
+
+        let s = MigrateSettings::from_args(&f.args(&["--no-identity-rewrite"]), no_env).unwrap();
+        assert!(s.options.address_rewriter.is_none());
+        let s = MigrateSettings::from_args(
+            &f.args(&["--no-identity-rewrite", "--rewrite-domain", "a.com=b.com"]),
+            no_env,
+        )
+        .unwrap();
+        let rewriter = s.options.address_rewriter.expect("a domain is mapped");
+        assert!(rewriter.identities().is_empty());
+        let problems = bad(
+            &f.args(&["--no-identity-rewrite", "--keep-original-addresses"]),
+            no_env,
+        );
+        assert!(
+            problems[0].starts_with("--keep-original-addresses needs --directory"),
+            "{problems:?}"
+        );
+
+        // Login names as identities rename nothing: no rewriter, bytes copied as they are.
+        let f = Fixture::new(
+            "SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n\
+             joe,joe,pw,joe.smith\n",
+        );
+        let s = MigrateSettings::from_args(&f.args(&[]), no_env).unwrap();
+        assert!(s.options.address_rewriter.is_none());
     }
 
     #[test]

@@ -186,6 +186,7 @@ fn job(source_url: &str, dest_url: &str, form: ProxyLoginForm) -> MailboxJob {
             endpoint: dest_url.parse::<Endpoint>().unwrap(),
             auth: form.auth_for(USER, ADMIN, &Secret::new(ADMIN_PW)),
         },
+        source_root: None,
     }
 }
 

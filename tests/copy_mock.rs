@@ -80,6 +80,7 @@ async fn copy(ca: &TestCa, source: &MockServer, dest: &MockServer) -> BatchRepor
             endpoint: dest.url().parse().unwrap(),
             auth: ProxyLoginForm::MasterSeparator('*').auth_for(USER, "admin", &Secret::new("apw")),
         },
+        source_root: None,
     };
     let tls = TlsConfig {
         ca_pem: Some(ca.ca_pem().into_bytes()),

@@ -70,6 +70,16 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// The mailbox's SourceRootFolder names no folder at the source: nothing would be copied.
+    #[error(
+        "{server}: SourceRootFolder {root:?} is not a folder at the source, nor the parent of one"
+    )]
+    SourceRootNotFound {
+        /// The source server.
+        server: String,
+        /// The SourceRootFolder as the mailbox list gives it.
+        root: String,
+    },
     /// No progress within the I/O timeout.
     #[error("{context}: timed out")]
     Timeout {
@@ -94,7 +104,8 @@ impl Error {
             Error::Tls { .. }
             | Error::AuthRejected { .. }
             | Error::Unsupported { .. }
-            | Error::Interrupted { .. } => Disposition::StopMailbox,
+            | Error::Interrupted { .. }
+            | Error::SourceRootNotFound { .. } => Disposition::StopMailbox,
             Error::Command { message, .. } => {
                 let m = message.to_ascii_uppercase();
                 if m.contains("[THROTTLED]")

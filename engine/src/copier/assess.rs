@@ -9,25 +9,54 @@
 
 use super::discovery;
 use super::job::Account;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::imap::mutf7;
 use crate::imap::quota::storage_quota;
 use crate::imap::{connect, ConnectOptions};
 use crate::plan::assessment::{DestLimits, FolderInventory, MailboxInventory, MessageSize};
+use crate::plan::folders::{mailbox_folder_map, source_root_found, translate_name, ListedFolder};
 
 /// Reads every selectable folder of the source mailbox: counts, sizes, the largest message, and
 /// the messages larger than `keep_over` bytes (to check against a size limit).
+///
+/// With a `source_root` (the mailbox list's SourceRootFolder) only the folders `cutover migrate`
+/// would copy are read: the root and those under it
+/// ([`crate::plan::folders::mailbox_folder_map`]); a root that names no
+/// folder is an error, as it is for the copy.
 pub async fn inventory_mailbox(
     account: &Account,
     opts: &ConnectOptions,
     keep_over: Option<u64>,
+    source_root: Option<&str>,
 ) -> Result<MailboxInventory> {
     let t = opts.timeout;
     let mut conn = connect(account, opts).await?;
     let server = conn.server.clone();
     let listed = discovery::list(&mut conn.session, &server, t).await?;
+    let map = mailbox_folder_map(None, source_root, &listed);
     let mut inventory = MailboxInventory::default();
-    for (index, folder) in listed.iter().filter(|f| f.selectable()).enumerate() {
+    if let (Some(map), Some(root)) = (&map, source_root) {
+        if !source_root_found(&listed, map) {
+            conn.logout(t).await;
+            return Err(Error::SourceRootNotFound {
+                server,
+                root: root.to_string(),
+            });
+        }
+        inventory.source_root = map.source_root().map(str::to_string);
+    }
+    let in_mailbox = |f: &&ListedFolder| {
+        map.as_ref().is_none_or(|map| {
+            let path = translate_name(&mutf7::decode_lossless(&f.wire), f.delimiter, '/');
+            map.strip_root(&path).is_some()
+        })
+    };
+    for (index, folder) in listed
+        .iter()
+        .filter(|f| f.selectable())
+        .filter(in_mailbox)
+        .enumerate()
+    {
         let scan = discovery::scan_folder(&mut conn.session, &server, index, &folder.wire, None, t)
             .await?;
         inventory.folders.push(FolderInventory::from_sizes(

@@ -27,6 +27,10 @@ pub struct MailboxJob {
     pub source: Account,
     /// Where it goes.
     pub dest: Account,
+    /// The mailbox list's SourceRootFolder (`~/mail/joe`, `Archive/joe`): only this folder and
+    /// those under it are copied, the root itself into INBOX, `root/Sent` as `Sent` (then the
+    /// folder map applies). `None` copies the whole account.
+    pub source_root: Option<String>,
 }
 
 /// Whether to negotiate COMPRESS=DEFLATE (RFC 4978).
@@ -100,8 +104,8 @@ pub struct CopyOptions {
     /// Which messages of a folder are copied (`--since`, `--before`, `--max-message-size`,
     /// `\Deleted`); the default copies every message not flagged `\Deleted`.
     pub message_filter: MessageFilter,
-    /// Header address rewrite (X.500 / IMCEA to SMTP, mapped domains) applied to every message
-    /// before it is appended; `None` copies messages byte for byte.
+    /// Header address rewrite (X.500 / IMCEA to SMTP, renamed identities, mapped domains)
+    /// applied to every message before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
     /// Cancel it to stop the run cleanly (Ctrl-C): no new window is fetched and no new APPEND
     /// sent, the APPENDs in flight are answered and booked, connections log out, and each

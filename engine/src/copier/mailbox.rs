@@ -19,7 +19,8 @@ use super::progress_state::ProgressState;
 use crate::error::{Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{
-    folders_to_create, plan_folders, plan_folders_mapped, translate_name, FolderPlan,
+    folders_to_create, mailbox_folder_map, plan_folders, plan_folders_mapped, source_root_found,
+    translate_name, FolderPlan,
 };
 use crate::plan::message_filter::Exclusion;
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
@@ -103,21 +104,36 @@ pub async fn plan_mailbox_folders(
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
-    let (plans, _, _) = folder_plan(&mut src, &mut dst, options).await?;
+    let (plans, _, _) = folder_plan(&mut src, &mut dst, job, options).await?;
     src.logout(t).await;
     dst.logout(t).await;
     Ok(plans)
 }
 
-/// Lists both sides and plans where each source folder goes (through the folder map, if any):
-/// the plan, the destination's existing folders (wire names) and its hierarchy delimiter.
+/// Lists both sides and plans where each source folder goes (through the folder map and the
+/// job's SourceRootFolder, if any): the plan, the destination's existing folders (wire names)
+/// and its hierarchy delimiter.
 pub(super) async fn folder_plan(
     src: &mut Connection,
     dst: &mut Connection,
+    job: &MailboxJob,
     options: &CopyOptions,
 ) -> Result<(Vec<FolderPlan>, HashSet<String>, char)> {
     let t = options.io_timeout;
     let listed = discovery::list(&mut src.session, &src.server, t).await?;
+    let map = mailbox_folder_map(
+        options.folder_map.as_deref(),
+        job.source_root.as_deref(),
+        &listed,
+    );
+    if let (Some(map), Some(root)) = (&map, &job.source_root) {
+        if !source_root_found(&listed, map) {
+            return Err(Error::SourceRootNotFound {
+                server: src.server.clone(),
+                root: root.clone(),
+            });
+        }
+    }
     let subscribed = discovery::subscribed(&mut src.session, &src.server, t).await?;
     let dest_listed = discovery::list(&mut dst.session, &dst.server, t).await?;
     let dest_delimiter = match dest_listed.iter().find_map(|f| f.delimiter) {
@@ -135,7 +151,7 @@ pub(super) async fn folder_plan(
                 .keeps(&translate_name(&name, f.delimiter, '/'))
         })
         .collect();
-    let plans = match &options.folder_map {
+    let plans = match &map {
         Some(map) => plan_folders_mapped(&listed, &subscribed, &dest_listed, dest_delimiter, map),
         None => plan_folders(&listed, &subscribed, dest_delimiter),
     };
@@ -176,7 +192,7 @@ async fn run(
     let compressed = (src.compressed, dst.compressed);
 
     // Folders.
-    let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, options).await?;
+    let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, job, options).await?;
     let to_create = folders_to_create(&plans, &existing, dest_delimiter);
     let folders_created = create_folders(&mut dst, &to_create, t).await?;
     let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;

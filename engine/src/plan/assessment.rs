@@ -12,6 +12,8 @@
 //! Exchange and RFC 2087 count them.
 
 use crate::imap::quota::StorageQuota;
+use crate::plan::folders::translate_name;
+use crate::transform::folder_map::strip_source_root;
 use serde::Serialize;
 
 /// Items a folder of the Inbox, Sent Items and Deleted Items kinds may hold (guide 3.3.4.16).
@@ -175,6 +177,9 @@ impl FolderInventory {
 pub struct MailboxInventory {
     /// The folders.
     pub folders: Vec<FolderInventory>,
+    /// The SourceRootFolder the folders were read under, `/` between levels: a folder's kind
+    /// is judged by its name under the root (the root itself is the Inbox).
+    pub source_root: Option<String>,
 }
 
 /// The destination's limits for one mailbox, from the server or from flags.
@@ -259,7 +264,15 @@ pub fn assess(
 ) -> MailboxAssessment {
     let mut a = MailboxAssessment::empty(source_identity, target_identity, limits);
     for f in &inventory.folders {
-        let category = folder_category(&f.name, f.delimiter, f.special_use.as_deref());
+        let special_use = f.special_use.as_deref();
+        let category = match &inventory.source_root {
+            None => folder_category(&f.name, f.delimiter, special_use),
+            Some(root) => {
+                let path = translate_name(&f.name, f.delimiter, '/');
+                strip_source_root(root, &path)
+                    .and_then(|name| folder_category(name, Some('/'), special_use))
+            }
+        };
         let threshold = category.map(FolderCategory::threshold);
         let largest = f.largest.map_or(0, |m| m.bytes);
         a.folders.push(FolderAssessment {
@@ -527,6 +540,7 @@ mod tests {
                 folder("Calendar", 4_999, &[(7, 2_000)], Some(1_000)),
                 folder("Archive", 30_000, &[(3, 9_000)], Some(1_000)),
             ],
+            source_root: None,
         };
         let limits = DestLimits {
             quota: Some(StorageQuota {
@@ -569,9 +583,34 @@ mod tests {
     }
 
     #[test]
+    fn under_a_source_root_kinds_come_from_the_name_under_the_root() {
+        let inventory = MailboxInventory {
+            folders: vec![
+                folder("Archive/joe", 20_001, &[], None),
+                folder("Archive/joe/Sent", 20_001, &[], None),
+                folder("Archive/joe/Old/Sent", 20_001, &[], None),
+            ],
+            source_root: Some("Archive/joe".into()),
+        };
+        let a = assess("joe", "joe", &inventory, &DestLimits::default());
+        let kinds: Vec<_> = a.folders.iter().map(|f| f.category).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(FolderCategory::Inbox),
+                Some(FolderCategory::SentItems),
+                None
+            ]
+        );
+        assert_eq!(a.folders[0].name, "Archive/joe", "source names are kept");
+        assert!(a.folders[0].over_threshold && a.folders[1].over_threshold);
+    }
+
+    #[test]
     fn without_limits_nothing_is_over() {
         let inventory = MailboxInventory {
             folders: vec![folder("Sent", 0, &[(1, 1 << 30)], None)],
+            source_root: None,
         };
         let a = assess("joe", "joe", &inventory, &DestLimits::default());
         assert!(!a.over_quota && a.over_size_limit.is_empty());

@@ -9,6 +9,7 @@
 
 use crate::imap::mutf7;
 use crate::transform::folder_map::{DestinationFolders, FolderMap};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// One LIST response.
@@ -120,6 +121,41 @@ pub fn plan_folders_mapped(
     })
 }
 
+/// The folder map one mailbox is planned with: the run's `map` (`None` keeps every name) with
+/// the mailbox's SourceRootFolder applied, so that only the root and the folders under it are
+/// copied, the root into INBOX (see [`strip_source_root`]). `None` when there is neither.
+///
+/// The root may be written with `/` between levels or with the source's own hierarchy
+/// delimiter (`Archive.joe` on a server whose delimiter is `.`); `listed` (the source's LIST)
+/// tells which.
+///
+/// [`strip_source_root`]: crate::transform::folder_map::strip_source_root
+pub fn mailbox_folder_map<'a>(
+    map: Option<&'a FolderMap>,
+    source_root: Option<&str>,
+    listed: &[ListedFolder],
+) -> Option<Cow<'a, FolderMap>> {
+    let Some(root) = source_root else {
+        return map.map(Cow::Borrowed);
+    };
+    let root = match listed.iter().find_map(|f| f.delimiter) {
+        Some(d) if d != '/' => root.replace(d, "/"),
+        _ => root.to_string(),
+    };
+    let map = map.cloned().unwrap_or_else(FolderMap::identity);
+    Some(Cow::Owned(map.with_source_root(&root)))
+}
+
+/// Whether the map's SourceRootFolder, if it has one, is a folder of `listed` or the parent of
+/// one. A root that names nothing is a mistake in the mailbox list, not an empty mailbox.
+pub fn source_root_found(listed: &[ListedFolder], map: &FolderMap) -> bool {
+    map.source_root().is_none()
+        || listed.iter().any(|f| {
+            let path = translate_name(&mutf7::decode_lossless(&f.wire), f.delimiter, '/');
+            map.strip_root(&path).is_some()
+        })
+}
+
 /// The plan of every selectable source folder that `dest_name(folder, decoded name)` names.
 /// Two source folders that meet at one destination name (INBOX vs inbox) merge.
 fn plan_with(
@@ -207,6 +243,68 @@ mod tests {
         assert_eq!(plans[1].dest_wire, "Projets/&AMk-t&AOk-");
         assert_eq!(plans[2].special_use.as_deref(), Some("\\Sent"));
         assert!(plans[2].subscribed && !plans[0].subscribed);
+    }
+
+    #[test]
+    fn a_source_root_copies_only_its_subtree_with_or_without_a_folder_map() {
+        // Cyrus as an admin sees it, with '.' between levels; the list writes the root with '/'.
+        let src = vec![
+            listed("INBOX", '.', &[]),
+            listed("user", '.', &["\\Noselect"]),
+            listed("user.joe", '.', &[]),
+            listed("user.joe.Sent", '.', &[]),
+            listed("user.joe.Projects.2024", '.', &[]),
+            listed("user.joey", '.', &[]),
+            listed("user.ann.Sent", '.', &[]),
+        ];
+        let dest = [
+            listed("INBOX", '/', &[]),
+            listed("Sent Items", '/', &["\\Sent"]),
+        ];
+        let plan = |map: Option<&FolderMap>, root: Option<&str>| -> Vec<(String, String)> {
+            let map = mailbox_folder_map(map, root, &src);
+            let plans = match &map {
+                Some(map) => plan_folders_mapped(&src, &HashSet::new(), &dest, '/', map),
+                None => plan_folders(&src, &HashSet::new(), '/'),
+            };
+            plans
+                .into_iter()
+                .map(|p| (p.source_name, p.dest_name))
+                .collect()
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        // No folder map: names kept under the root, the root itself into INBOX.
+        let want = pairs(&[
+            ("user.joe", "INBOX"),
+            ("user.joe.Sent", "Sent"),
+            ("user.joe.Projects.2024", "Projects/2024"),
+        ]);
+        assert_eq!(plan(None, Some("user/joe")), want);
+        assert_eq!(
+            plan(None, Some("user.joe")),
+            want,
+            "the source's delimiter works too"
+        );
+        // The default map: Sent finds the destination's \Sent folder.
+        let map = FolderMap::default();
+        assert_eq!(
+            plan(Some(&map), Some("user/joe/"))[1],
+            ("user.joe.Sent".to_string(), "Sent Items".to_string())
+        );
+        // No root: the map as it is, every folder.
+        assert_eq!(plan(None, None).len(), 6);
+        assert!(mailbox_folder_map(Some(&map), None, &src)
+            .is_some_and(|m| matches!(m, Cow::Borrowed(_))));
+        // A root that names nothing is caught; a \Noselect parent counts as found.
+        let found = |root: &str| {
+            source_root_found(&src, &mailbox_folder_map(None, Some(root), &src).unwrap())
+        };
+        assert!(found("user/joe") && found("user/ann") && found("user"));
+        assert!(!found("user/jo") && !found("users/joe"));
     }
 
     #[test]

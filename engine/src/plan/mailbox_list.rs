@@ -524,6 +524,16 @@ fn read_row(
             }
         },
     };
+    let source_root_folder = source_root_folder.filter(|f| !f.is_empty());
+    if let Some(root) = &source_root_folder {
+        if let Err(why) = check_source_root(root) {
+            problems.at(
+                line,
+                Some(index[&Column::SourceRootFolder]),
+                format!("SourceRootFolder {root:?} {why}"),
+            );
+        }
+    }
     if problems.0.len() > before {
         return None;
     }
@@ -538,8 +548,25 @@ fn read_row(
         source_login_id: source_login_id.unwrap_or_default(),
         source_password: source_password.unwrap_or_else(|| Secret::new("")),
         target_identity,
-        source_root_folder: source_root_folder.filter(|f| !f.is_empty()),
+        source_root_folder,
     })
+}
+
+/// Why a (trimmed, non-empty) SourceRootFolder cannot name one folder, if it cannot. Levels are
+/// separated by `/` (or the source's delimiter, which is only known once connected).
+fn check_source_root(root: &str) -> Result<(), &'static str> {
+    let root = root.trim_end_matches('/').trim_end();
+    if root.is_empty() {
+        Err("names no folder, only the separator `/`")
+    } else if root.contains(char::is_control) {
+        Err("contains a control character")
+    } else if root.contains(['*', '%']) {
+        Err("contains a wildcard (`*`, `%`); name the one folder that holds this mailbox")
+    } else if root.contains("//") {
+        Err("has an empty level (`//`)")
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -585,6 +612,35 @@ mod tests {
         assert!(rows[1].source_server.is_none());
         assert_eq!(rows[1].target_identity, "ann@a.com");
         assert!(rows[1].source_root_folder.is_none());
+    }
+
+    #[test]
+    fn source_root_folder_is_checked_and_kept_as_written() {
+        let csv = format!(
+            "{HEADER}joe@a.com,,joe,pw1,, ~/mail/SourceUser01/ \n\
+             ann@a.com,,ann,pw2,,\" \"\n"
+        );
+        let rows = parse_mailbox_list(csv.as_bytes(), "users.csv").unwrap();
+        assert_eq!(
+            rows[0].source_root_folder.as_deref(),
+            Some("~/mail/SourceUser01/")
+        );
+        assert!(rows[1].source_root_folder.is_none(), "blank means none");
+        let csv = format!(
+            "{HEADER}a@a.com,,a,pw,,/\n\
+             b@a.com,,b,pw,,Archive//b\n\
+             c@a.com,,c,pw,,user/*\n\
+             d@a.com,,d,pw,,\"Archive\tc\"\n"
+        );
+        assert_eq!(
+            problems(&csv),
+            [
+                "users.csv:2:6: SourceRootFolder \"/\" names no folder, only the separator `/`",
+                "users.csv:3:6: SourceRootFolder \"Archive//b\" has an empty level (`//`)",
+                "users.csv:4:6: SourceRootFolder \"user/*\" contains a wildcard (`*`, `%`); name the one folder that holds this mailbox",
+                "users.csv:5:6: SourceRootFolder \"Archive\\tc\" contains a control character",
+            ]
+        );
     }
 
     #[test]

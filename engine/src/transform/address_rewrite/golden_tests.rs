@@ -1,10 +1,13 @@
 //! Golden pairs: `fixtures/messages/rewrite/NNN.eml` must become `NNN.expected.eml`, in the
 //! line-ending form it is written in and in the other one (CRLF <-> LF). On a mismatch the actual
-//! output is written next to the case, to `NNN.failed` (or `NNN.other-eol.failed`).
+//! output is written next to the case, to `NNN.failed` (or `NNN.other-eol.failed`). Every case
+//! runs through `directory.ldif`, the renames of the mailbox list `identities.csv` and the
+//! domain map `adatum.com=contoso.com` (see the fixtures' README).
 
 use std::path::{Path, PathBuf};
 
-use super::{AddressRewriter, Directory, DomainMap, Rewrite};
+use super::{AddressRewriter, Directory, DomainMap, IdentityMap, Rewrite};
+use crate::plan::mailbox_list::parse_mailbox_list;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/messages/rewrite")
@@ -15,7 +18,11 @@ fn rewriter(keep_original: bool) -> AddressRewriter {
     let text = std::fs::read_to_string(&path).unwrap();
     let directory = Directory::from_ldif(&text, &path.display().to_string()).unwrap();
     let domains: DomainMap = [("adatum.com", "contoso.com")].into_iter().collect();
-    AddressRewriter::new(directory, domains, keep_original)
+    let path = fixtures().join("identities.csv");
+    let rows = parse_mailbox_list(&std::fs::read(&path).unwrap(), "identities.csv").unwrap();
+    let identities = IdentityMap::from_mailbox_list(&rows);
+    assert_eq!(identities.len(), 2, "Mary and Lee are renamed");
+    AddressRewriter::new(directory, domains, keep_original).with_identities(identities)
 }
 
 /// `bytes` in the other line-ending form, when every line ending in it is the same.

@@ -7,6 +7,7 @@ use super::address_list::{address_tokens, write_folded};
 use super::directory::Directory;
 use super::domain_map::DomainMap;
 use super::header_fields::{fields, header_end, unfold, RawField};
+use super::identity_map::IdentityMap;
 
 /// The header fields whose addresses are rewritten (case-insensitive).
 pub const ADDRESS_FIELDS: &[&str] = &[
@@ -70,14 +71,21 @@ impl Rewrite {
     }
 }
 
-/// Rewrites Exchange X.500 / IMCEA header addresses to SMTP, and mapped domains, keeping every
-/// other byte of the message. Built once per run, shared by every mailbox (it is `Sync`).
+/// Rewrites Exchange X.500 / IMCEA header addresses to SMTP, renamed users' addresses, and
+/// mapped domains, keeping every other byte of the message. Built once per run, shared by every
+/// mailbox (it is `Sync`).
+///
+/// Each address goes through, in order: the directory (X.500 and IMCEA forms to SMTP), then the
+/// exact [`IdentityMap`] (the batch's SourceIdentity → TargetIdentity), and only when that has
+/// no entry, the [`DomainMap`].
 #[derive(Debug)]
 pub struct AddressRewriter {
     directory: Directory,
+    identities: IdentityMap,
     domains: DomainMap,
     keep_original: bool,
-    /// Case-insensitive pre-filter over the header section: `IMCEA`, `/O=`, `@<source domain>`.
+    /// Case-insensitive pre-filter over the header section: `IMCEA`, `/O=`, `@<source domain>`
+    /// for the domain map's and the identity map's domains.
     candidates: AhoCorasick,
 }
 
@@ -86,19 +94,28 @@ impl AddressRewriter {
     /// `keep_original`, each changed field is followed by `X-Cutover-Original-<Field>` holding
     /// its original (unfolded) value.
     pub fn new(directory: Directory, domains: DomainMap, keep_original: bool) -> Self {
-        let mut patterns = vec!["IMCEA".to_owned(), "/O=".to_owned()];
-        patterns.extend(domains.sources().map(|d| format!("@{d}")));
-        let candidates = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&patterns)
-            // Literal patterns this short always build; a failure would be a bug in this function.
-            .expect("literal patterns build");
+        let identities = IdentityMap::new();
         Self {
+            candidates: candidates(&domains, &identities),
             directory,
+            identities,
             domains,
             keep_original,
-            candidates,
         }
+    }
+
+    /// The same rewriter renaming `identities` too: an SMTP address (as written, or as the
+    /// directory resolved it) that the map names becomes its target, before the domain map
+    /// is consulted.
+    pub fn with_identities(mut self, identities: IdentityMap) -> Self {
+        self.candidates = candidates(&self.domains, &identities);
+        self.identities = identities;
+        self
+    }
+
+    /// The renamed identities ([`with_identities`](Self::with_identities)).
+    pub fn identities(&self) -> &IdentityMap {
+        &self.identities
     }
 
     /// Rewrites the address fields of one message. Never fails and never panics: what cannot be
@@ -197,11 +214,24 @@ impl AddressRewriter {
             }
         };
         match (form, smtp) {
-            (AddressForm::Smtp { local, domain }, _) => self
-                .domains
-                .get(domain)
-                .map(|target| format!("{local}@{target}")),
-            (_, Some(smtp)) => Some(self.domains.apply(&smtp).unwrap_or(smtp)),
+            (AddressForm::Smtp { local, domain }, _) => {
+                let renamed = if self.identities.is_empty() {
+                    None
+                } else {
+                    self.identities.get(&format!("{local}@{domain}"))
+                };
+                match renamed {
+                    Some(target) => Some(target.to_owned()),
+                    None => self
+                        .domains
+                        .get(domain)
+                        .map(|target| format!("{local}@{target}")),
+                }
+            }
+            (_, Some(smtp)) => Some(match self.identities.get(&smtp) {
+                Some(target) => target.to_owned(),
+                None => self.domains.apply(&smtp).unwrap_or(smtp),
+            }),
             (AddressForm::LegacyDn(dn), None) => {
                 unresolved.push((*dn).to_owned());
                 None
@@ -243,6 +273,23 @@ impl AddressRewriter {
             write_folded(out, name, new_value, eol, field.eol, FOLD_WIDTH);
         }
     }
+}
+
+/// The fast path's patterns: `IMCEA`, `/O=` and `@<domain>` for every domain an address can
+/// be renamed or mapped from.
+fn candidates(domains: &DomainMap, identities: &IdentityMap) -> AhoCorasick {
+    let mut patterns = vec!["IMCEA".to_owned(), "/O=".to_owned()];
+    patterns.extend(
+        domains
+            .sources()
+            .chain(identities.source_domains())
+            .map(|d| format!("@{d}")),
+    );
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&patterns)
+        // Literal patterns always build; a failure would be a bug in this function.
+        .expect("literal patterns build")
 }
 
 #[cfg(test)]
@@ -311,6 +358,58 @@ x@adatum.com\r\n\r\nbody\r\n";
             out,
             "From: <joe@contoso.com>\nX-Cutover-Original-From: \
 <IMCEAEX-_o=Adatum_cn=Recipients_cn=joe@adatum.com>\n\nx"
+        );
+    }
+
+    fn renaming(identities: &[(&str, &str)]) -> AddressRewriter {
+        rewriter(false).with_identities(identities.iter().copied().collect())
+    }
+
+    #[test]
+    fn a_renamed_identity_beats_the_domain_map_ignoring_case() {
+        let r = renaming(&[("joe@adatum.com", "joe.smith@contoso.com")]);
+        let message =
+            b"From: \"Joe\" <JOE@Adatum.COM>\r\nTo: ann@adatum.com, joe@adatum.com.au\r\n\
+Subject: joe@adatum.com\r\n\r\njoe@adatum.com\r\n";
+        let (out, fields, addresses) = changed(r.rewrite(message));
+        assert_eq!(
+            out,
+            "From: \"Joe\" <joe.smith@contoso.com>\r\nTo: ann@contoso.com, joe@adatum.com.au\r\n\
+Subject: joe@adatum.com\r\n\r\njoe@adatum.com\r\n"
+        );
+        assert_eq!((fields, addresses), (2, 2));
+    }
+
+    #[test]
+    fn directory_resolution_comes_first_then_the_rename() {
+        let r = renaming(&[("joe@adatum.com", "joe.smith@contoso.com")]);
+        let message = b"From: <EX:/O=ADATUM/CN=RECIPIENTS/CN=JOE>\n\
+Reply-To: <IMCEAEX-_o=Adatum_cn=Recipients_cn=joe@adatum.com>\n\
+Cc: <IMCEASMTP-joe+40adatum+2Ecom@adatum.com>\n\nx";
+        let (out, fields, addresses) = changed(r.rewrite(message));
+        assert_eq!(
+            out,
+            "From: <joe.smith@contoso.com>\nReply-To: <joe.smith@contoso.com>\n\
+Cc: <joe.smith@contoso.com>\n\nx"
+        );
+        assert_eq!((fields, addresses), (3, 3));
+    }
+
+    #[test]
+    fn a_rename_outside_the_mapped_domains_is_found_by_the_fast_path() {
+        let r = renaming(&[("lee@fabrikam.com", "lee.chen@contoso.com")]);
+        let (out, _, _) = changed(r.rewrite(b"To: Lee <Lee@fabrikam.com>\r\n\r\n"));
+        assert_eq!(out, "To: Lee <lee.chen@contoso.com>\r\n\r\n");
+        let other = b"To: kim@fabrikam.com\r\n\r\n";
+        assert_eq!(
+            r.rewrite(other),
+            Rewrite::Unchanged { unresolved: vec![] },
+            "another address of the domain is kept"
+        );
+        let message = b"To: x@example.net\r\n\r\nlee@fabrikam.com\r\n";
+        assert_eq!(
+            r.rewrite(message),
+            Rewrite::Unchanged { unresolved: vec![] }
         );
     }
 

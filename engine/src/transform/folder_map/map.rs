@@ -92,10 +92,13 @@ impl FolderMap {
     }
 
     /// Strips this SourceRootFolder (the mailbox list's column, e.g. `~/mail/SourceUser01` or
-    /// `Archive`) from source names before any rule sees them. A trailing `/` is ignored.
+    /// `Archive`) from source names before any rule sees them: only the root and the folders
+    /// under it belong to the mailbox (see [`strip_root`](Self::strip_root)). Levels are
+    /// separated by `/`; a trailing `/` is ignored and a first level `inbox` is `INBOX`.
     pub fn with_source_root(mut self, root: &str) -> Self {
         let root = root.trim().trim_end_matches('/');
-        self.source_root = (!root.is_empty()).then(|| root.to_string());
+        self.source_root =
+            (!root.is_empty()).then(|| crate::plan::folders::translate_name(root, Some('/'), '/'));
         self
     }
 
@@ -167,14 +170,12 @@ impl FolderMap {
     }
 
     /// The source name the rules see: `source_name` with the SourceRootFolder and the `/`
-    /// after it removed, or `None` when the folder is not inside the root (or is the root).
+    /// after it removed, `INBOX` for the root itself, or `None` when the folder is outside the
+    /// root (and so not part of this mailbox). See [`strip_source_root`].
     pub fn strip_root<'a>(&self, source_name: &'a str) -> Option<&'a str> {
         match &self.source_root {
             None => Some(source_name),
-            Some(root) => source_name
-                .strip_prefix(root.as_str())
-                .and_then(|rest| rest.strip_prefix('/'))
-                .filter(|rest| !rest.is_empty()),
+            Some(root) => strip_source_root(root, source_name),
         }
     }
 
@@ -225,6 +226,31 @@ impl FolderMap {
         }
         (MapTarget::Path(name.to_string()), MatchedBy::Unmapped)
     }
+}
+
+/// A mailbox under a SourceRootFolder (guide 3.5.6.2.2: the admin logs in and reaches each
+/// mailbox relative to its root folder): `path` as the mailbox sees it, or `None` when it lies
+/// outside `root`. Both are `/`-separated.
+///
+/// The root is the top of the mailbox, so its own messages are the mailbox's `INBOX` (as Cyrus
+/// shows an admin `user/joe` for Joe's INBOX and `user/joe/Sent` for his Sent folder), and
+/// `root/Sent` is `Sent`. A folder that merely starts with the same letters (`Archive/joe2`
+/// under `Archive/joe`) is outside.
+///
+/// ```
+/// use cutover_engine::transform::folder_map::strip_source_root;
+///
+/// assert_eq!(strip_source_root("Archive/joe", "Archive/joe/Sent"), Some("Sent"));
+/// assert_eq!(strip_source_root("Archive/joe", "Archive/joe"), Some("INBOX"));
+/// assert_eq!(strip_source_root("Archive/joe", "Archive/joe2"), None);
+/// assert_eq!(strip_source_root("Archive/joe", "INBOX"), None);
+/// ```
+pub fn strip_source_root<'a>(root: &str, path: &'a str) -> Option<&'a str> {
+    let rest = path.strip_prefix(root)?;
+    if rest.is_empty() {
+        return Some("INBOX");
+    }
+    rest.strip_prefix('/').filter(|rest| !rest.is_empty())
 }
 
 /// A target path is usable when it has at least one level and no empty level.

@@ -6,7 +6,8 @@
 //! [`render_default`]). Everything here is pure: text in, names out; no I/O.
 //!
 //! Resolving one source folder ([`FolderMap::resolve`]):
-//! 1. The SourceRootFolder, if set, is stripped (`~/mail/SourceUser01/Spam` → `Spam`).
+//! 1. The SourceRootFolder, if set, is stripped (`~/mail/SourceUser01/Spam` → `Spam`; the root
+//!    itself is the mailbox's `INBOX`; folders outside it are not the mailbox's).
 //! 2. **Exact rules** (Foldermap.xml `<Folder>`, TOML `[exact]`): name compared
 //!    case-insensitively, whitespace folded.
 //! 3. **Regex rules** (TOML `[regex]`), first match in the order written; `{1}` etc. insert
@@ -52,7 +53,7 @@ mod xml;
 
 pub use destination::DestinationFolders;
 pub use error::{FolderMapError, Position, Problem};
-pub use map::{FolderMap, MapTarget, MatchedBy};
+pub use map::{strip_source_root, FolderMap, MapTarget, MatchedBy};
 pub use plan::{plan_folder_map, FolderMapping};
 pub use resolve::Target;
 pub use special::{fold, SpecialFolder};

@@ -24,9 +24,9 @@ pub struct FolderMapping {
 /// Maps every selectable source folder, in LIST order.
 ///
 /// `\Noselect` containers are skipped (their children are mapped), as are folders outside the
-/// map's SourceRootFolder and the root itself. Two sources whose targets are the same name
-/// (after resolution, so `Junk` and `Spam` both landing in `Junk Email` count) are both
-/// flagged `merged`.
+/// map's SourceRootFolder; the root itself is the mailbox's INBOX. Two sources whose targets
+/// are the same name (after resolution, so `Junk` and `Spam` both landing in `Junk Email`
+/// count) are both flagged `merged`.
 pub fn plan_folder_map(
     map: &FolderMap,
     source: &[ListedFolder],
@@ -116,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn source_root_strips_the_prefix_and_skips_folders_outside_it() {
+    fn source_root_strips_the_prefix_skips_folders_outside_it_and_is_the_inbox() {
         let src = vec![
             listed("INBOX", '/', &[]),
             listed("~/mail/SourceUser01", '/', &[]),
@@ -136,11 +136,13 @@ mod tests {
         assert_eq!(
             got,
             [
+                ("~/mail/SourceUser01", "INBOX"),
                 ("~/mail/SourceUser01/Sent", "Sent Items"),
                 ("~/mail/SourceUser01/Important Mail", "INBOX/Important"),
             ]
         );
-        assert_eq!(plan[0].target.special, Some(SpecialFolder::SentItems));
+        assert_eq!(plan[0].target.special, Some(SpecialFolder::Inbox));
+        assert_eq!(plan[1].target.special, Some(SpecialFolder::SentItems));
         assert!(plan.iter().all(|p| !p.merged));
     }
 }

@@ -290,9 +290,14 @@ mod tests {
             toml("[exact]\n\"Important Mail\" = \"Inbox/Important\"\n").with_source_root("Archive");
         assert_eq!(map.source_root(), Some("Archive"));
         assert_eq!(map.strip_root("Archive/Spam"), Some("Spam"));
-        assert_eq!(map.strip_root("Archive"), None);
+        assert_eq!(map.strip_root("Archive"), Some("INBOX"));
         assert_eq!(map.strip_root("Archived/Spam"), None);
         let dest = exchange();
+        let root = map.resolve("Archive", None, &dest);
+        assert_eq!(
+            (root.name.as_str(), root.special),
+            ("INBOX", Some(SpecialFolder::Inbox))
+        );
         assert_eq!(map.resolve("Archive/Spam", None, &dest).name, "Junk Email");
         assert_eq!(
             map.resolve("Archive/Important Mail", None, &dest).name,
@@ -302,6 +307,12 @@ mod tests {
         assert_eq!(
             FolderMap::default().with_source_root(" / ").source_root(),
             None
+        );
+        assert_eq!(
+            FolderMap::default()
+                .with_source_root("inbox/joe/")
+                .source_root(),
+            Some("INBOX/joe")
         );
     }
 
