@@ -106,7 +106,8 @@ pub struct MigrateArgs {
     pub no_identity_rewrite: bool,
 
     /// Copy only source folders matching this pattern (repeatable): a glob (`*` within one
-    /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`.
+    /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`;
+    /// for a row with a SourceRootFolder, the name below the root.
     #[arg(long, value_name = "PATTERN")]
     pub include_folder: Vec<String>,
 

@@ -415,6 +415,14 @@ fn source_root_folder_migrates_one_subtree_and_renamed_identities_arrive_renamed
         text.contains("address rewrite: 2 renamed identities"),
         "{text}"
     );
+    // Folder patterns see each mailbox's own names, below its root.
+    let plan = cutover("migrate", &["--dry-run", "--exclude-folder", "Sent"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}");
+    assert!(
+        !text.contains("Archive.joe.Sent") && text.contains("Archive.joe.Projects"),
+        "{text}"
+    );
     let assessment = dir.path().join("assessment.json");
     let assessed = cutover("assess", &["--json", assessment.to_str().unwrap()]);
     assert!(

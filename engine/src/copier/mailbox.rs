@@ -142,13 +142,19 @@ pub(super) async fn folder_plan(
             .await?
             .unwrap_or('/'),
     };
+    // Patterns see the mailbox's own names: under a SourceRootFolder, the name below it, so one
+    // `--exclude-folder Junk` serves every row of a batch whatever its root. Folders outside
+    // the root are kept here and left out by the plan.
     let listed: Vec<_> = listed
         .into_iter()
         .filter(|f| {
-            let name = crate::imap::mutf7::decode_lossless(&f.wire);
-            options
-                .folder_filter
-                .keeps(&translate_name(&name, f.delimiter, '/'))
+            let decoded = crate::imap::mutf7::decode_lossless(&f.wire);
+            let name = translate_name(&decoded, f.delimiter, '/');
+            let own = map
+                .as_ref()
+                .and_then(|m| m.strip_root(&name))
+                .unwrap_or(&name);
+            options.folder_filter.keeps(own)
         })
         .collect();
     let plans = match &map {
