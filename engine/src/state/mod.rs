@@ -28,14 +28,18 @@
 //!    folder, UIDVALIDITY); when it changes the old records stay and are re-matched by fingerprint
 //!    (SHA-256 of the source bytes, or of the bytes sent for the destination side).
 //! 6. **High-water marks only move up**: a folder's highest UID seen never decreases.
-//! 7. The schema version is `PRAGMA user_version`; a file newer than this build is refused.
+//! 7. **A Completed mailbox stays Completed** unless explicitly reopened
+//!    ([`StateDb::reopen_mailbox`]); other status changes follow [`check_transition`].
+//! 8. The schema version is `PRAGMA user_version`; a file newer than this build is refused.
 
 mod db;
 mod error;
 mod fingerprint;
+mod mailboxes;
 mod messages;
 mod record;
 mod schema;
+mod status;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -43,10 +47,12 @@ mod test_support;
 pub use db::StateDb;
 pub use error::{Error, Result};
 pub use fingerprint::{Fingerprint, MessageIdHash};
+pub use mailboxes::{BatchState, Leftover, MailboxState};
 pub use messages::CopiedTotals;
 pub use record::{
     Destination, FolderId, FolderState, Intent, MessageFacts, MessageRecord, Op, RecordBatch,
     UidSet,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use status::{check_transition, Status, StopReason};
 pub use store::StateStore;
