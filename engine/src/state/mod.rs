@@ -30,11 +30,15 @@
 //! 6. **High-water marks only move up**: a folder's highest UID seen never decreases.
 //! 7. **A Completed mailbox stays Completed** unless explicitly reopened
 //!    ([`StateDb::reopen_mailbox`]); other status changes follow [`check_transition`].
-//! 8. The schema version is `PRAGMA user_version`; a file newer than this build is refused.
+//! 8. **A login attempt is counted before it is made** ([`StateDb::reserve_login`]), so at most
+//!    N failed logins per account per window happen across connections, processes and runs.
+//! 9. The schema version is `PRAGMA user_version`; a file newer than this build is refused.
 
 mod db;
+mod egress;
 mod error;
 mod fingerprint;
+mod logins;
 mod mailboxes;
 mod messages;
 mod record;
@@ -47,6 +51,7 @@ mod test_support;
 pub use db::StateDb;
 pub use error::{Error, Result};
 pub use fingerprint::{Fingerprint, MessageIdHash};
+pub use logins::LoginReservation;
 pub use mailboxes::{BatchState, Leftover, MailboxState};
 pub use messages::CopiedTotals;
 pub use record::{
