@@ -13,6 +13,8 @@
 //!   (Foldermap.xml, a TOML form with regex rules, the built-in default map, SPECIAL-USE).
 //! - [`transform::address_rewrite`]: Exchange X.500 / IMCEA header addresses to SMTP, keeping
 //!   every other byte.
+//! - [`state`]: the checkpoint store (embedded SQLite): what is safely at the destination, for
+//!   resume, reconciliation and incremental passes.
 
 pub mod copier;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod imap;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod state;
 pub mod transform;
 
 pub use copier::{

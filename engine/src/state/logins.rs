@@ -1,0 +1,129 @@
+//! Failed logins per account, across connections and runs: the lockout guard (guide 3.4.2.3:
+//! 5 failed sign-ins lock an account for 15 minutes).
+//!
+//! [`StateDb::reserve_login`] counts an attempt *before* it is made, in one write transaction,
+//! so neither concurrent connections nor concurrent processes can together exceed the limit; an
+//! attempt never reported (a crash mid-login) stays counted as failed, since the server may have
+//! counted it.
+
+use super::db::{ms, StateDb};
+use super::error::{sql, Result};
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, TransactionBehavior};
+
+/// Failed attempts older than this are deleted when new ones are recorded.
+const KEEP: Duration = Duration::days(1);
+
+/// A login attempt counted in advance by [`StateDb::reserve_login`]. Report the outcome with
+/// [`StateDb::login_succeeded`]; a failure needs nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "report a successful login, or it stays counted as a failure"]
+pub struct LoginReservation(i64);
+
+impl StateDb {
+    /// Records a failed login of `account` at `at`.
+    pub fn record_failed_login(&mut self, account: &str, at: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("recording a failed login"))?;
+        insert_attempt(&tx, account, at)?;
+        tx.commit().map_err(sql("recording a failed login"))
+    }
+
+    /// How many logins of `account` failed at or after `since`.
+    pub fn failed_logins_since(&self, account: &str, since: DateTime<Utc>) -> Result<u32> {
+        count(&self.conn, account, since)
+    }
+
+    /// Counts a login attempt of `account` at `at` before it is made, if fewer than `max` failed
+    /// (or are still in flight) within `window` before `at`; `None` means do not try now.
+    pub fn reserve_login(
+        &mut self,
+        account: &str,
+        at: DateTime<Utc>,
+        max: u32,
+        window: Duration,
+    ) -> Result<Option<LoginReservation>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("reserving a login"))?;
+        if count(&tx, account, at - window)? >= max {
+            return Ok(None);
+        }
+        let id = insert_attempt(&tx, account, at)?;
+        tx.commit().map_err(sql("reserving a login"))?;
+        Ok(Some(LoginReservation(id)))
+    }
+
+    /// The reserved attempt succeeded: it no longer counts.
+    pub fn login_succeeded(&mut self, reservation: LoginReservation) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM login_attempt WHERE id = ?1", [reservation.0])
+            .map_err(sql("clearing a login attempt"))?;
+        Ok(())
+    }
+}
+
+fn insert_attempt(conn: &rusqlite::Connection, account: &str, at: DateTime<Utc>) -> Result<i64> {
+    conn.execute(
+        "DELETE FROM login_attempt WHERE account = ?1 AND at < ?2",
+        params![account, ms(at - KEEP)],
+    )
+    .map_err(sql("pruning login attempts"))?;
+    conn.execute(
+        "INSERT INTO login_attempt (account, at) VALUES (?1, ?2)",
+        params![account, ms(at)],
+    )
+    .map_err(sql("recording a login attempt"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn count(conn: &rusqlite::Connection, account: &str, since: DateTime<Utc>) -> Result<u32> {
+    conn.query_row(
+        "SELECT count(*) FROM login_attempt WHERE account = ?1 AND at >= ?2",
+        params![account, ms(since)],
+        |r| r.get(0),
+    )
+    .map_err(sql("counting failed logins"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{open_temp, t};
+    use super::super::StateDb;
+    use chrono::Duration;
+
+    #[test]
+    fn failed_logins_count_within_the_window_across_runs() {
+        let (_dir, path, mut db) = open_temp();
+        db.record_failed_login("joe", t(0)).unwrap();
+        db.record_failed_login("joe", t(600)).unwrap();
+        db.record_failed_login("jane", t(600)).unwrap();
+        drop(db);
+        let db = StateDb::open(&path).unwrap();
+        let window = Duration::minutes(15);
+        assert_eq!(db.failed_logins_since("joe", t(700) - window).unwrap(), 2);
+        assert_eq!(db.failed_logins_since("joe", t(1000) - window).unwrap(), 1);
+        assert_eq!(db.failed_logins_since("nobody", t(0)).unwrap(), 0);
+    }
+
+    #[test]
+    fn reservations_cap_attempts_and_successes_do_not_count() {
+        let (_dir, _path, mut db) = open_temp();
+        let window = Duration::minutes(15);
+        let ok = db.reserve_login("joe", t(0), 2, window).unwrap().unwrap();
+        db.login_succeeded(ok).unwrap();
+        // Two attempts in flight (or failed, or lost in a crash): the third must wait.
+        let _a = db.reserve_login("joe", t(1), 2, window).unwrap().unwrap();
+        let _b = db.reserve_login("joe", t(2), 2, window).unwrap().unwrap();
+        assert_eq!(db.reserve_login("joe", t(3), 2, window).unwrap(), None);
+        assert!(db.reserve_login("jane", t(3), 2, window).unwrap().is_some());
+        // After the window the account may be tried again.
+        assert!(db
+            .reserve_login("joe", t(2 + 15 * 60 + 1), 2, window)
+            .unwrap()
+            .is_some());
+    }
+}
