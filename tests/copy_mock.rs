@@ -67,6 +67,15 @@ async fn start(
 }
 
 async fn copy(ca: &TestCa, source: &MockServer, dest: &MockServer) -> BatchReport {
+    copy_with(ca, source, dest, CopyOptions::default()).await
+}
+
+async fn copy_with(
+    ca: &TestCa,
+    source: &MockServer,
+    dest: &MockServer,
+    options: CopyOptions,
+) -> BatchReport {
     let job = MailboxJob {
         id: USER.into(),
         source: Account {
@@ -86,14 +95,7 @@ async fn copy(ca: &TestCa, source: &MockServer, dest: &MockServer) -> BatchRepor
         ca_pem: Some(ca.ca_pem().into_bytes()),
         danger_accept_invalid_certs: false,
     };
-    run_batch(
-        vec![job],
-        CopyOptions::default(),
-        tls,
-        1,
-        Arc::new(NoProgress),
-    )
-    .await
+    run_batch(vec![job], options, tls, 1, Arc::new(NoProgress)).await
 }
 
 fn dest_store() -> MockStore {
@@ -323,6 +325,160 @@ async fn a_throttling_destination_slows_the_copy_but_loses_nothing() {
         );
         assert_eq!(contents(dest.store()), contents(&store));
         assert_eq!(m.copied_messages as usize, n);
+    })
+    .await
+}
+
+/// Per folder: (messages missing at the destination, messages there too many times), when any.
+fn difference(
+    source: &[(String, Vec<MessageSummary>)],
+    dest: &[(String, Vec<MessageSummary>)],
+) -> Vec<(String, usize, usize)> {
+    use std::collections::HashMap;
+    let mut out = Vec::new();
+    let mut names: Vec<&String> = source.iter().chain(dest).map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let count = |side: &[(String, Vec<MessageSummary>)]| {
+            let mut m: HashMap<MessageSummary, i64> = HashMap::new();
+            for (_, msgs) in side.iter().filter(|(n, _)| n == name) {
+                for x in msgs {
+                    *m.entry(x.clone()).or_default() += 1;
+                }
+            }
+            m
+        };
+        let (s, d) = (count(source), count(dest));
+        let missing: i64 = s
+            .iter()
+            .map(|(k, n)| (n - d.get(k).unwrap_or(&0)).max(0))
+            .sum();
+        let extra: i64 = d
+            .iter()
+            .map(|(k, n)| (n - s.get(k).unwrap_or(&0)).max(0))
+            .sum();
+        if missing + extra > 0 {
+            out.push((name.clone(), missing as usize, extra as usize));
+        }
+    }
+    out
+}
+
+/// A source of `n` messages in three folders, sizes from 200 bytes to 40 KB (so APPEND
+/// literals span many reads), one in ten without a Message-ID (recognised by content instead).
+fn faulty_corpus(n: usize) -> MockStore {
+    let store = MockStore::new('/');
+    store.add_user(USER, "pw");
+    store.create_folder(USER, "Sent", Some("\\Sent"), true);
+    store.create_folder(USER, "Archive/2023", None, true);
+    let tz = FixedOffset::east_opt(0).unwrap();
+    for i in 0..n {
+        let folder = ["INBOX", "Sent", "Archive/2023"][i % 3];
+        let id = match i % 10 {
+            0 => String::new(),
+            _ => format!("Message-ID: <f{i}@faults.test>\r\n"),
+        };
+        let mut m = format!("From: a{i}@example.org\r\nSubject: f{i}\r\n{id}\r\n").into_bytes();
+        m.extend(std::iter::repeat_n(
+            b'a' + (i % 26) as u8,
+            [200, 3000, 40_000][i % 3],
+        ));
+        m.extend_from_slice(b"\r\n");
+        let date =
+            tz.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(i as i64);
+        store.append(USER, folder, &["\\Seen"], date, m.into());
+    }
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_mid_literal_and_mid_fetch_lose_and_duplicate_nothing() {
+    use cutover_harness::mock_server::{Fault, FaultPlan, FaultRule};
+    within(async {
+        let ca = TestCa::new().unwrap();
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+        let store = faulty_corpus(240);
+        let rule = |fault, probability, after_commands| FaultRule {
+            fault,
+            probability,
+            after_commands,
+        };
+        // With UIDPLUS the lost answers are looked for above the last APPENDUID; without it,
+        // above the UIDNEXT the folder had at the start.
+        let mut reconciliations = 0;
+        for (seed, uidplus) in [(1, true), (2, false), (3, true), (4, false)] {
+            let source = MockServer::start(
+                MockConfig {
+                    tls: MockTls::Implicit,
+                    identity: Some(cert.clone()),
+                    faults: FaultPlan {
+                        seed,
+                        rules: vec![
+                            // Cut in the middle of a FETCH response.
+                            rule(Fault::DropAfterBytes(20_000), 0.4, (4, 12)),
+                            rule(Fault::Bye, 0.2, (4, 20)),
+                        ],
+                    },
+                    ..MockConfig::default()
+                },
+                store.clone(),
+            )
+            .await
+            .unwrap();
+            let dest = MockServer::start(
+                MockConfig {
+                    tls: MockTls::Implicit,
+                    identity: Some(cert.clone()),
+                    caps: Capabilities {
+                        uidplus,
+                        ..Capabilities::default()
+                    },
+                    faults: FaultPlan {
+                        seed: seed + 100,
+                        rules: vec![
+                            // The APPEND is carried out, its answer lost.
+                            rule(Fault::DropAfterBytes(40), 0.4, (3, 10)),
+                            rule(Fault::DropMidLiteral, 0.4, (3, 10)),
+                        ],
+                    },
+                    ..MockConfig::default()
+                },
+                dest_store(),
+            )
+            .await
+            .unwrap();
+            let options = CopyOptions {
+                reconnect_pause: Duration::from_millis(10),
+                fetch_window_messages: 10,
+                append_batch_messages: 5,
+                ..CopyOptions::default()
+            };
+            let report = copy_with(&ca, &source, &dest, options).await;
+            let m = &report.mailboxes[0];
+            assert_eq!(m.outcome, MailboxOutcome::Completed, "seed {seed}: {m:?}");
+            assert!(m.failures.is_empty(), "seed {seed}: {:?}", m.failures);
+            assert_eq!(m.copied_messages, 240, "seed {seed}");
+            let differences = difference(&contents(&store), &contents(dest.store()));
+            assert!(
+                differences.is_empty(),
+                "seed {seed}: destination differs: {differences:?}"
+            );
+            // The faults did strike: more connections than one attempt opens.
+            let (s, d) = (source.stats(), dest.stats());
+            // Only reconciliation EXAMINEs at the destination.
+            reconciliations += d.commands.get("EXAMINE").copied().unwrap_or(0);
+            assert!(
+                s.connections_total + d.connections_total > 10,
+                "seed {seed}: {} + {} connections",
+                s.connections_total,
+                d.connections_total
+            );
+        }
+        assert!(
+            reconciliations >= 3,
+            "lost answers were looked for {reconciliations} times"
+        );
     })
     .await
 }

@@ -17,6 +17,7 @@
 //! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
+use super::ledger::{Ledger, SentMessage, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -96,6 +97,10 @@ pub struct AppendSettings {
     pub rewrite: Option<RewriteStep>,
     /// The run's stop request: nothing new is sent once it is cancelled.
     pub shutdown: CancellationToken,
+    /// The mailbox's record of what the destination acknowledged, shared by its writers.
+    pub ledger: Arc<std::sync::Mutex<Ledger>>,
+    /// Per folder index: the source folder's wire name and UIDVALIDITY (the messages' keys).
+    pub source_folders: Arc<Vec<(String, u32)>>,
 }
 
 /// Per-folder figures from one writer.
@@ -134,6 +139,10 @@ struct Token {
     folder: usize,
     /// (uid, size) of each message in the batch.
     metas: Vec<(u32, u64)>,
+    /// The messages as the ledger knows them, in batch order.
+    sent: Vec<SentMessage>,
+    /// The ledger's name for this batch once sent.
+    ticket: u64,
     /// Budget of the windows this batch's messages came from, released with the last batch.
     permits: Vec<Arc<WindowBudget>>,
     /// Throttling pauses the writer had taken when this batch was sent: a refusal of a batch
@@ -162,11 +171,13 @@ struct Tallies<'a> {
     oldest_copied: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The run's stop request.
     shutdown: CancellationToken,
+    /// Where acknowledgments are recorded.
+    ledger: Arc<std::sync::Mutex<Ledger>>,
 }
 
 /// The backoff a throttling server suggests ("Suggested Backoff Time: N milliseconds", as
 /// Exchange Online words it), if it suggests one.
-fn suggested_backoff(text: &str) -> Option<Duration> {
+pub(super) fn suggested_backoff(text: &str) -> Option<Duration> {
     let lower = text.to_ascii_lowercase();
     let at = lower.find("backoff time:")? + "backoff time:".len();
     let digits: String = lower[at..]
@@ -191,6 +202,10 @@ fn throttle_pause(text: &str, n: u32) -> Duration {
 
 impl Tallies<'_> {
     /// Notes that the run is stopping: nothing more is sent.
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn interrupted(&mut self) {
         self.stop.get_or_insert_with(|| Error::Interrupted {
             context: format!(
@@ -234,6 +249,10 @@ impl Tallies<'_> {
                         appended = None;
                     }
                 }
+                self.ledger().stored(
+                    batch.token.ticket,
+                    appended.as_ref().map(|(_, uids)| uids.as_slice()),
+                );
                 let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();
                 let t = self.folders.entry(batch.token.folder).or_default();
                 if let Some((validity, _)) = appended {
@@ -253,6 +272,7 @@ impl Tallies<'_> {
                 Ok(())
             }
             AppendVerdict::Refused(text) => {
+                self.ledger().refused(batch.token.ticket);
                 let err = Error::Command {
                     server: self.server.clone(),
                     command: format!("APPEND to {}", batch.mailbox_wire),
@@ -309,12 +329,16 @@ impl Tallies<'_> {
                 let tail_items = items.split_off(mid);
                 let mut metas = token.metas;
                 let tail_metas = metas.split_off(mid);
+                let mut sent = token.sent;
+                let tail_sent = sent.split_off(mid);
                 resend.push_back(AppendBatch {
                     mailbox_wire: mailbox_wire.clone(),
                     items,
                     token: Token {
                         folder: token.folder,
                         metas,
+                        sent,
+                        ticket: 0,
                         permits: token.permits.clone(),
                         sent_after_pauses: token.sent_after_pauses,
                     },
@@ -325,6 +349,8 @@ impl Tallies<'_> {
                     token: Token {
                         folder: token.folder,
                         metas: tail_metas,
+                        sent: tail_sent,
+                        ticket: 0,
                         permits: token.permits,
                         sent_after_pauses: token.sent_after_pauses,
                     },
@@ -360,6 +386,7 @@ async fn submit(
             }
         }
         b.token.sent_after_pauses = tallies.pauses_taken;
+        b.token.ticket = tallies.ledger().sending(b.token.sent.clone());
         for c in pipeline.send(b).await? {
             tallies.complete(c, &mut queue)?;
         }
@@ -411,6 +438,7 @@ pub async fn run_appender(
         stop: None,
         oldest_copied: None,
         shutdown: settings.shutdown.clone(),
+        ledger: settings.ledger.clone(),
     };
     {
         let mut pipeline = AppendPipeline::new(
@@ -599,6 +627,8 @@ async fn write_window(
                 token: Token {
                     folder,
                     metas: Vec::new(),
+                    sent: Vec::new(),
+                    ticket: 0,
                     permits: Vec::new(),
                     sent_after_pauses: 0,
                 },
@@ -616,6 +646,16 @@ async fn write_window(
         }
         b.bytes += len;
         b.batch.token.metas.push((meta.uid, len));
+        let (source_folder, uidvalidity) = &settings.source_folders[folder];
+        let key = SourceKey {
+            folder: source_folder.clone(),
+            uidvalidity: *uidvalidity,
+            uid: meta.uid,
+        };
+        b.batch
+            .token
+            .sent
+            .push(SentMessage::new(key, &dest_wire[folder], &body));
         b.batch.items.push(AppendItem {
             flags: meta.flags,
             internaldate: meta.internaldate,

@@ -46,6 +46,9 @@ pub struct FolderScan {
     pub unreadable: Vec<(u32, String)>,
     /// Messages the source's SEARCH left out of the date range.
     pub outside_dates: u64,
+    /// The folder's UIDVALIDITY (0 when the server gave none): with a UID, names a message
+    /// across sessions.
+    pub uidvalidity: u32,
 }
 
 /// Messages per metadata FETCH when a folder has to be read in parts.
@@ -106,6 +109,7 @@ pub async fn scan_folder(
         messages: scan.messages,
         unreadable,
         outside_dates,
+        uidvalidity: mailbox.uid_validity.unwrap_or(0),
     })
 }
 

@@ -107,6 +107,10 @@ pub struct CopyOptions {
     /// Header address rewrite (X.500 / IMCEA to SMTP, renamed identities, mapped domains)
     /// applied to every message before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
+    /// First pause before a mailbox reconnects after a dropped connection or a refusal for now
+    /// (default 1 s); doubled per attempt in a row that stores nothing, up to a minute, unless
+    /// the server suggests its own backoff.
+    pub reconnect_pause: Duration,
     /// Cancel it to stop the run cleanly (Ctrl-C): no new window is fetched and no new APPEND
     /// sent, the APPENDs in flight are answered and booked, connections log out, and each
     /// mailbox ends as stopped with what is left. Mailboxes not started yet do not start.
@@ -133,6 +137,7 @@ impl Default for CopyOptions {
             folder_filter: FolderFilter::default(),
             message_filter: MessageFilter::default(),
             address_rewriter: None,
+            reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
         }
     }

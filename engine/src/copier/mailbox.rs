@@ -15,8 +15,9 @@ use super::appender::{
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
+use super::ledger::{Ledger, SourceKey};
 use super::progress_state::ProgressState;
-use crate::error::{Error, Result};
+use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{
     folders_to_create, mailbox_folder_map, plan_folders, plan_folders_mapped, source_root_found,
@@ -68,23 +69,73 @@ pub async fn copy_mailbox(
     let started = Instant::now();
     let state = Arc::new(ProgressState::new(index, &job.id, progress));
     state.set_phase(Phase::Planning);
-    match run(job, options, tls, budget, &state, started).await {
-        Ok(report) => {
-            state.set_phase(Phase::Finished);
-            report
+    let ledger = Arc::new(std::sync::Mutex::new(Ledger::default()));
+    let mut fruitless = 0;
+    loop {
+        let done_before = lock(&ledger).done_count();
+        let e = match run(job, options, tls, budget, &state, started, &ledger).await {
+            Ok(report) => {
+                state.set_phase(Phase::Finished);
+                return report;
+            }
+            Err(e) => e,
+        };
+        // What was sent without an answer is looked for at the destination next time.
+        lock(&ledger).attempt_failed();
+        fruitless = match lock(&ledger).done_count() > done_before {
+            true => 1,
+            false => fruitless + 1,
+        };
+        if e.disposition() == Disposition::Retry
+            && fruitless <= MAX_FRUITLESS_ATTEMPTS
+            && !options.shutdown.is_cancelled()
+        {
+            let mut pause = retry_pause(&e, fruitless, options.reconnect_pause);
+            if lock(&ledger).has_pending() {
+                // A server may still carry out APPENDs it read before the connection went:
+                // let it finish before looking for them.
+                pause = pause.max(SETTLE_BEFORE_RECONCILING);
+            }
+            tracing::warn!(mailbox = %job.id, error = %e, ?pause, "connection lost or refused; reconnecting");
+            tokio::select! {
+                () = tokio::time::sleep(pause) => continue,
+                () = options.shutdown.cancelled() => {}
+            }
         }
-        Err(e) => {
-            state.set_phase(Phase::Failed);
-            tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
-            // What the destination acknowledged before the failure is there: say so.
-            let done = state.snapshot();
-            let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
-            report.outcome = outcome_of(&e);
-            report.copied_messages = done.copied_messages;
-            report.copied_bytes = done.copied_bytes;
-            report
-        }
+        state.set_phase(Phase::Failed);
+        tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
+        // What the destination acknowledged before the failure is there: say so.
+        let (messages, bytes) = lock(&ledger).done_totals();
+        let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
+        report.outcome = outcome_of(&e);
+        report.copied_messages = messages;
+        report.copied_bytes = bytes;
+        return report;
     }
+}
+
+/// The least pause before looking at the destination for APPENDs whose answer was lost.
+const SETTLE_BEFORE_RECONCILING: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Attempts in a row that store nothing before a mailbox gives up on a server that keeps
+/// dropping the connection or refusing for now.
+const MAX_FRUITLESS_ATTEMPTS: u32 = 6;
+
+/// The pause before attempt `n + 1` after `n` fruitless ones: the server's suggested backoff, or
+/// `first` doubling up to a minute, plus up to a quarter of jitter so mailboxes do not return in
+/// step.
+fn retry_pause(e: &Error, n: u32, first: std::time::Duration) -> std::time::Duration {
+    let base = super::appender::suggested_backoff(&e.to_string())
+        .unwrap_or_else(|| first.saturating_mul(1 << n.saturating_sub(1).min(6)))
+        .min(std::time::Duration::from_secs(60));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+fn lock(ledger: &std::sync::Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Where each folder of `job` would go, without changing anything: logs in to both sides,
@@ -185,6 +236,7 @@ async fn run(
     run_budget: &RunBudget,
     state: &Arc<ProgressState>,
     started: Instant,
+    ledger: &Arc<std::sync::Mutex<Ledger>>,
 ) -> Result<MailboxReport> {
     let t = options.io_timeout;
     let copts = ConnectOptions {
@@ -203,6 +255,15 @@ async fn run(
     let folders_created = create_folders(&mut dst, &to_create, t).await?;
     let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
 
+    // What an earlier attempt sent without an answer: found at the destination, or sent again.
+    if lock(ledger).has_pending() {
+        let mut l = std::mem::take(&mut *lock(ledger));
+        let found = l.reconcile(&mut dst, t).await;
+        *lock(ledger) = l;
+        let found = found?;
+        tracing::info!(mailbox = %job.id, found = found.found, missing = found.missing, "looked for the messages whose APPEND was not answered");
+    }
+
     // Metadata of every folder, spread over the source connections.
     let mut sources = vec![src];
     sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
@@ -213,9 +274,12 @@ async fn run(
     let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
     let mut failures = Vec::new();
     let mut filtered = vec![Filtered::default(); plans.len()];
+    let mut source_folders: Vec<(String, u32)> =
+        plans.iter().map(|p| (p.source_wire.clone(), 0)).collect();
     for (folder, scan) in scans.into_iter().enumerate() {
         let Some(scan) = scan else { continue };
         filtered[folder].outside_dates = scan.outside_dates;
+        source_folders[folder].1 = scan.uidvalidity;
         for m in scan.messages {
             match options.message_filter.excludes(&m) {
                 Some(Exclusion::Deleted) => {
@@ -230,7 +294,14 @@ async fn run(
             }
             source_counts[m.folder].0 += 1;
             source_counts[m.folder].1 += m.size;
-            all.push(m);
+            let key = SourceKey {
+                folder: plans[folder].source_wire.clone(),
+                uidvalidity: scan.uidvalidity,
+                uid: m.uid,
+            };
+            if !lock(ledger).is_done(&key) {
+                all.push(m);
+            }
         }
         // Messages whose metadata the source would not give: recorded, not copied.
         for (uid, why) in scan.unreadable {
@@ -252,9 +323,11 @@ async fn run(
             context: "stopped before copying began".into(),
         });
     }
-    let planned_bytes: u64 = all.iter().map(|m| m.size).sum();
-    let planned_messages = all.len() as u64 + failures.len() as u64;
+    let planned_bytes: u64 = source_counts.iter().map(|c| c.1).sum();
+    let planned_messages: u64 = source_counts.iter().map(|c| c.0).sum();
     state.set_planned(planned_messages, planned_bytes);
+    let (done_messages, done_bytes) = lock(ledger).done_totals();
+    state.set_copied(done_messages, done_bytes);
     state.add_failed(failures.len() as u64);
     state.set_phase(Phase::Copying);
 
@@ -283,6 +356,7 @@ async fn run(
         let busy: Vec<usize> = (0..plans.len())
             .filter(|i| source_counts[*i].0 > 0)
             .collect();
+        note_dest_uidnext(&mut dests[0], &plans, &busy, ledger, t).await?;
         let n_dest = options.dest_connections.max(1).min(busy.len());
         dests.extend(open_many(&job.dest, &copts, n_dest - 1).await?);
         let owner = assign_folders(&busy, &source_counts, plans.len(), n_dest);
@@ -295,6 +369,8 @@ async fn run(
             timeout: t,
             rewrite: rewrite.clone(),
             shutdown: options.shutdown.clone(),
+            ledger: ledger.clone(),
+            source_folders: Arc::new(source_folders),
         };
         let routing = Routing {
             source: assign_folders(&busy, &source_counts, plans.len(), sources.len()),
@@ -343,14 +419,15 @@ async fn run(
         .enumerate()
         .map(|(i, p)| {
             let tally = tallies.get(&i).copied().unwrap_or_default();
+            let (copied_messages, copied_bytes) = lock(ledger).done_in(&p.source_wire);
             FolderReport {
                 source: p.source_name.clone(),
                 dest: p.dest_name.clone(),
                 special_use: p.special_use.clone(),
                 source_messages: source_counts[i].0,
                 source_bytes: source_counts[i].1,
-                copied_messages: tally.copied_messages,
-                copied_bytes: tally.copied_bytes,
+                copied_messages,
+                copied_bytes,
                 failed_messages: tally.failed_messages,
                 filtered: filtered[i],
                 dest_uidvalidity: tally.dest_uidvalidity,
@@ -408,6 +485,33 @@ async fn run(
         }),
         elapsed: started.elapsed(),
     })
+}
+
+/// Notes, for each destination folder about to be written that the ledger has no floor for yet,
+/// its UIDNEXT (`STATUS`): if an APPEND's answer is lost, its message is looked for from there.
+async fn note_dest_uidnext(
+    dst: &mut Connection,
+    plans: &[FolderPlan],
+    busy: &[usize],
+    ledger: &std::sync::Mutex<Ledger>,
+    t: std::time::Duration,
+) -> Result<()> {
+    for &i in busy {
+        let wire = &plans[i].dest_wire;
+        if lock(ledger).knows_floor(wire) {
+            continue;
+        }
+        let server = dst.server.clone();
+        let status = timed(t, || format!("{server}: STATUS {wire}"), async {
+            dst.session
+                .status(wire, "(UIDNEXT)")
+                .await
+                .map_err(|e| imap_err(&server, &format!("STATUS {wire}"), e))
+        })
+        .await?;
+        lock(ledger).note_uidnext(wire, status.uid_next.unwrap_or(1));
+    }
+    Ok(())
 }
 
 /// How a mailbox that `e` ended is reported: stopped, for what a rerun continues once dealt
@@ -600,11 +704,15 @@ async fn run_pipeline(
     window_list: Vec<crate::plan::order::Window>,
     plans: &[FolderPlan],
     routing: Routing,
-    settings: AppendSettings,
+    mut settings: AppendSettings,
     options: &CopyOptions,
     run_budget: &RunBudget,
     state: &Arc<ProgressState>,
 ) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
+    // Cancelled by the run's shutdown, or here when a connection fails.
+    let stop = options.shutdown.child_token();
+    settings.shutdown = stop.clone();
+    let mut failed: Option<Error> = None;
     let budget = options.bytes_in_flight.clamp(1, u32::MAX as usize) as u64;
     let semaphore = Arc::new(Semaphore::new(budget as usize));
     let run_semaphore = run_budget.semaphore.clone();
@@ -645,7 +753,7 @@ async fn run_pipeline(
         queues.push(tx);
         let (w, r, o) = (source_wires.clone(), routes.clone(), owner.clone());
         let t = options.io_timeout;
-        let shutdown = options.shutdown.clone();
+        let shutdown = stop.clone();
         set.spawn(async move {
             run_fetcher(conn, q, w, r, o, t, shutdown)
                 .await
@@ -683,7 +791,7 @@ async fn run_pipeline(
     loop {
         tokio::select! {
             _ = async { dispatch.as_mut().expect("guarded").await }, if dispatch.is_some() => dispatch = None,
-            () = options.shutdown.cancelled(), if dispatch.is_some() => dispatch = None,
+            () = stop.cancelled(), if dispatch.is_some() => dispatch = None,
             joined = set.join_next() => match joined {
                 None => break,
                 Some(Ok(Ok(Worker::Source(c)))) => sources_back.push(*c),
@@ -694,8 +802,12 @@ async fn run_pipeline(
                     results.push(*r)
                 }
                 Some(Ok(Err(e))) => {
-                    set.abort_all();
-                    return Err(e);
+                    // One connection failed: the others stop taking work and finish what is in
+                    // flight, so only the failed connection's APPENDs are left unanswered.
+                    tracing::debug!(error = %e, "a connection failed; draining the others");
+                    failed.get_or_insert(e);
+                    stop.cancel();
+                    dispatch = None;
                 }
                 Some(Err(join)) => {
                     set.abort_all();
@@ -704,5 +816,8 @@ async fn run_pipeline(
             }
         }
     }
-    Ok((sources_back, results))
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((sources_back, results)),
+    }
 }

@@ -6,6 +6,7 @@ mod batch;
 mod discovery;
 mod fetcher;
 mod job;
+mod ledger;
 mod mailbox;
 mod progress_state;
 

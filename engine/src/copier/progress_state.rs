@@ -60,6 +60,13 @@ impl ProgressState {
         self.sink.update(&self.snapshot());
     }
 
+    /// Sets the acknowledged counts (what earlier attempts left done) and publishes.
+    pub fn set_copied(&self, messages: u64, bytes: u64) {
+        self.copied_messages.store(messages, Ordering::Relaxed);
+        self.copied_bytes.store(bytes, Ordering::Relaxed);
+        self.sink.update(&self.snapshot());
+    }
+
     /// Adds acknowledged messages and publishes.
     pub fn add_copied(&self, messages: u64, bytes: u64) {
         self.copied_messages.fetch_add(messages, Ordering::Relaxed);

@@ -158,6 +158,8 @@ pub struct FetchedItem<'a> {
     pub body: Option<&'a [u8]>,
     /// The `<origin>` of a partial `BODY[]<origin>`, as the server named it.
     pub body_origin: Option<u32>,
+    /// A section other than the whole message (`BODY[HEADER.FIELDS (MESSAGE-ID)]`, ...).
+    pub section: Option<&'a [u8]>,
 }
 
 /// The items of one `* n FETCH (...)` response.
@@ -180,6 +182,11 @@ pub fn fetched_item<'a>(attributes: &'a [AttributeValue<'a>]) -> FetchedItem<'a>
                 item.body_origin = *index;
             }
             AttributeValue::Rfc822(Some(data)) => item.body = Some(data.as_ref()),
+            AttributeValue::BodySection {
+                section: Some(_),
+                data: Some(data),
+                ..
+            } => item.section = Some(data.as_ref()),
             _ => {}
         }
     }

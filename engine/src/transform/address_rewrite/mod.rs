@@ -41,7 +41,7 @@ pub mod address_form;
 mod address_list;
 pub mod directory;
 pub mod domain_map;
-mod header_fields;
+pub(crate) mod header_fields;
 pub mod identity_map;
 pub mod rewriter;
 pub mod unresolved;
