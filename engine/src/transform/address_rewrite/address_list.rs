@@ -129,8 +129,12 @@ pub(crate) fn write_folded(
                 comment_depth = comment_depth.saturating_sub(1);
                 false
             }
+            // Never after a bare CR: the fold's line ending would make it a CRLF.
             Some(b' ' | b'\t') => {
-                !in_angle && comment_depth == 0 && i > 0 && !matches!(value[i - 1], b' ' | b'\t')
+                !in_angle
+                    && comment_depth == 0
+                    && i > 0
+                    && !matches!(value[i - 1], b' ' | b'\t' | b'\r')
             }
             Some(_) => false,
         };
@@ -216,5 +220,12 @@ mod tests {
         out.clear();
         write_folded(&mut out, b"To", b" J <a b c d>, (e f g) x", b"\n", b"", 6);
         assert_eq!(out, b"To: J\n <a b c d>,\n (e f g)\n x");
+    }
+
+    #[test]
+    fn folding_never_turns_a_bare_cr_into_a_line_ending() {
+        let mut out = Vec::new();
+        write_folded(&mut out, b"To", b" aaaa,\r bbbb", b"\n", b"\n", 8);
+        assert_eq!(out, b"To: aaaa,\r bbbb\n");
     }
 }
