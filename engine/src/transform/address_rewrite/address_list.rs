@@ -105,7 +105,8 @@ pub(crate) fn write_folded(
         let boundary = match b {
             None => true,
             Some(b'\\') if in_quote || comment_depth > 0 => {
-                i += 2;
+                // Not past the end: the end is where the last piece is written.
+                i = (i + 2).min(value.len());
                 continue;
             }
             Some(b'"') if comment_depth == 0 && !in_angle => {
@@ -220,6 +221,15 @@ mod tests {
         out.clear();
         write_folded(&mut out, b"To", b" J <a b c d>, (e f g) x", b"\n", b"", 6);
         assert_eq!(out, b"To: J\n <a b c d>,\n (e f g)\n x");
+    }
+
+    #[test]
+    fn folding_keeps_a_value_ending_in_a_backslash() {
+        for value in [&b" a (b \\"[..], b" a \"b\\", b" a (b\\"] {
+            let mut out = Vec::new();
+            write_folded(&mut out, b"To", value, b"\n", b"\n", 78);
+            assert_eq!(out, [&b"To:"[..], value, b"\n"].concat());
+        }
     }
 
     #[test]
