@@ -12,27 +12,36 @@ mod folder_map_checks;
 pub mod folder_map_toml;
 pub mod folder_map_xml;
 
-/// Every target: its name (as `cargo fuzz` knows it), its check, and the folders of the
-/// repository (relative to its root) that seed its corpus.
-pub const TARGETS: &[(&str, fn(&[u8]), &[&str])] = &[
-    (
-        "address_rewrite",
-        address_rewrite::check,
-        &["fixtures/messages/rewrite", "fuzz/seeds/address_rewrite"],
-    ),
-    (
-        "directory",
-        directory::check,
-        &["fixtures/messages/rewrite", "fuzz/seeds/directory"],
-    ),
-    (
-        "folder_map_xml",
-        folder_map_xml::check,
-        &["fixtures/foldermaps", "fuzz/seeds/folder_map_xml"],
-    ),
-    (
-        "folder_map_toml",
-        folder_map_toml::check,
-        &["fixtures/foldermaps", "fuzz/seeds/folder_map_toml"],
-    ),
+/// One fuzz target.
+pub struct Target {
+    /// Its name, as `cargo fuzz` knows it.
+    pub name: &'static str,
+    /// Its body: panics when an invariant is broken.
+    pub check: fn(&[u8]),
+    /// The folders of the repository (relative to its root) that seed its corpus.
+    pub seeds: &'static [&'static str],
+}
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "address_rewrite",
+        check: address_rewrite::check,
+        seeds: &["fixtures/messages/rewrite", "fuzz/seeds/address_rewrite"],
+    },
+    Target {
+        name: "directory",
+        check: directory::check,
+        seeds: &["fixtures/messages/rewrite", "fuzz/seeds/directory"],
+    },
+    Target {
+        name: "folder_map_xml",
+        check: folder_map_xml::check,
+        seeds: &["fixtures/foldermaps", "fuzz/seeds/folder_map_xml"],
+    },
+    Target {
+        name: "folder_map_toml",
+        check: folder_map_toml::check,
+        seeds: &["fixtures/foldermaps", "fuzz/seeds/folder_map_toml"],
+    },
 ];

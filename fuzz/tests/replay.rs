@@ -23,9 +23,14 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn replay_seeds_and_artifacts() {
-    for (target, check, seed_dirs) in cutover_fuzz::TARGETS {
+    for cutover_fuzz::Target {
+        name: target,
+        check,
+        seeds,
+    } in cutover_fuzz::TARGETS
+    {
         let artifacts = format!("fuzz/artifacts/{target}");
-        let dirs = seed_dirs.iter().copied().chain([artifacts.as_str()]);
+        let dirs = seeds.iter().copied().chain([artifacts.as_str()]);
         let inputs: Vec<PathBuf> = dirs.flat_map(|d| files(&repository().join(d))).collect();
         assert!(
             inputs.len() >= 2,
