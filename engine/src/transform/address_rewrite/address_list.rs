@@ -105,7 +105,8 @@ pub(crate) fn write_folded(
         let boundary = match b {
             None => true,
             Some(b'\\') if in_quote || comment_depth > 0 => {
-                i += 2;
+                // Not past the end: the end is where the last piece is written.
+                i = (i + 2).min(value.len());
                 continue;
             }
             Some(b'"') if comment_depth == 0 && !in_angle => {
@@ -129,8 +130,12 @@ pub(crate) fn write_folded(
                 comment_depth = comment_depth.saturating_sub(1);
                 false
             }
+            // Never after a bare CR: the fold's line ending would make it a CRLF.
             Some(b' ' | b'\t') => {
-                !in_angle && comment_depth == 0 && i > 0 && !matches!(value[i - 1], b' ' | b'\t')
+                !in_angle
+                    && comment_depth == 0
+                    && i > 0
+                    && !matches!(value[i - 1], b' ' | b'\t' | b'\r')
             }
             Some(_) => false,
         };
@@ -216,5 +221,21 @@ mod tests {
         out.clear();
         write_folded(&mut out, b"To", b" J <a b c d>, (e f g) x", b"\n", b"", 6);
         assert_eq!(out, b"To: J\n <a b c d>,\n (e f g)\n x");
+    }
+
+    #[test]
+    fn folding_keeps_a_value_ending_in_a_backslash() {
+        for value in [&b" a (b \\"[..], b" a \"b\\", b" a (b\\"] {
+            let mut out = Vec::new();
+            write_folded(&mut out, b"To", value, b"\n", b"\n", 78);
+            assert_eq!(out, [&b"To:"[..], value, b"\n"].concat());
+        }
+    }
+
+    #[test]
+    fn folding_never_turns_a_bare_cr_into_a_line_ending() {
+        let mut out = Vec::new();
+        write_folded(&mut out, b"To", b" aaaa,\r bbbb", b"\n", b"\n", 8);
+        assert_eq!(out, b"To: aaaa,\r bbbb\n");
     }
 }

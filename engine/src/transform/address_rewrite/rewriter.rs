@@ -207,7 +207,9 @@ impl AddressRewriter {
                 } else {
                     self.directory.resolve_proxy(kind, address)
                 };
-                let is_smtp = kind.eq_ignore_ascii_case("SMTP") && address.contains('@');
+                // Only a plain addr-spec: a decoded `+0A` or `+20` must not reach the header.
+                let is_smtp = kind.eq_ignore_ascii_case("SMTP")
+                    && matches!(classify(address.as_bytes()), Some(AddressForm::Smtp { .. }));
                 via_directory
                     .map(str::to_owned)
                     .or_else(|| is_smtp.then(|| address.to_string()))
@@ -411,6 +413,16 @@ Cc: <joe.smith@contoso.com>\n\nx"
             r.rewrite(message),
             Rewrite::Unchanged { unresolved: vec![] }
         );
+    }
+
+    #[test]
+    fn imcea_smtp_decoding_to_a_line_break_is_not_injected_into_the_header() {
+        let message = b"To: <IMCEASMTP-joe+40adatum+0ABcc:+20x+40y.com@adatum.com>\n\nbody\n";
+        let rewrite = rewriter(false).rewrite(message);
+        assert_eq!(rewrite.bytes(message), message);
+        let message = b"To: <IMCEASMTP-joe+40adatum.com@adatum.com>\n\nbody\n";
+        let (out, _, _) = changed(rewriter(false).rewrite(message));
+        assert_eq!(out, "To: <joe@contoso.com>\n\nbody\n");
     }
 
     #[test]
