@@ -17,6 +17,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Migrate the mailboxes of a CSV list from the source to the destination server.
     Migrate(MigrateArgs),
@@ -134,6 +136,16 @@ pub struct MigrateArgs {
     /// the source expunges them at its next EXPUNGE).
     #[arg(long)]
     pub include_deleted: bool,
+
+    /// The checkpoint file (SQLite, created if missing): what the destination acknowledged and
+    /// what was in flight, so running the same command again continues where this run stopped
+    /// and never copies a message twice.
+    #[arg(long, value_name = "FILE", default_value = "cutover-state.sqlite")]
+    pub state: PathBuf,
+
+    /// Keep no checkpoint file: a rerun copies everything again.
+    #[arg(long)]
+    pub no_state: bool,
 
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]

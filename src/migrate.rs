@@ -57,6 +57,15 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     if settings.dry_run {
         return dry_run(&settings).await;
     }
+    let mut settings = settings;
+    if let Some(path) = &settings.state {
+        let store = cutover_engine::state::StateStore::open(path)
+            .await
+            .map_err(|e| crate::settings::BadInput {
+                problems: vec![format!("--state: {e}")],
+            })?;
+        settings.options.state = Some(store);
+    }
     let shutdown = settings.options.shutdown.clone();
     stop_on_ctrl_c(shutdown.clone());
     let ui = ProgressUi::new(Display::detect(settings.quiet), settings.jobs.len());

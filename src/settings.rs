@@ -55,6 +55,8 @@ pub struct MigrateSettings {
     pub quiet: bool,
     /// Print the folder plan only.
     pub dry_run: bool,
+    /// The checkpoint file, unless `--no-state`.
+    pub state: Option<PathBuf>,
 }
 
 impl MigrateSettings {
@@ -160,6 +162,7 @@ impl MigrateSettings {
             report: args.report.clone(),
             quiet: args.quiet,
             dry_run: args.dry_run,
+            state: (!args.no_state).then(|| args.state.clone()),
         })
     }
 }

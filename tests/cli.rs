@@ -10,7 +10,11 @@ const ADMIN_PASSWORD: &str = "Adm1n-Staple";
 
 /// Runs the binary, panicking if it takes longer than `limit`.
 pub(crate) fn run_with_timeout(command: &mut Command, limit: Duration) -> Output {
+    // A directory of its own, so the default checkpoint file (cutover-state.sqlite) of one run
+    // is not found by another test's run; tests that resume pass --state.
+    let cwd = tempfile::tempdir().expect("a temp dir");
     let mut child = command
+        .current_dir(cwd.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -124,6 +124,7 @@ fn ctrl_c_finishes_the_appends_in_flight_and_books_them() {
             .arg("--report")
             .arg(&report)
             .arg("--quiet")
+            .arg("--no-state")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

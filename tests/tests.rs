@@ -11,4 +11,5 @@ mod interrupt;
 mod plan;
 mod plan_validation;
 mod quota;
+mod resume;
 mod transforms;

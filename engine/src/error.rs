@@ -86,6 +86,12 @@ pub enum Error {
         /// What was being done.
         context: String,
     },
+    /// The state store (checkpoints) failed: going on could lose track of what was copied.
+    #[error("state store: {message}")]
+    State {
+        /// What failed, with the file named.
+        message: String,
+    },
     /// The run was asked to stop (Ctrl-C, [`CopyOptions::shutdown`](crate::CopyOptions)) before
     /// this was done.
     #[error("interrupted: {context}")]
@@ -105,6 +111,7 @@ impl Error {
             | Error::AuthRejected { .. }
             | Error::Unsupported { .. }
             | Error::Interrupted { .. }
+            | Error::State { .. }
             | Error::SourceRootNotFound { .. } => Disposition::StopMailbox,
             Error::Command { message, .. } => {
                 let m = message.to_ascii_uppercase();

@@ -17,7 +17,7 @@
 //! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
-use super::ledger::{Ledger, SentMessage, SourceKey};
+use super::ledger::{flush, Ledger, SentMessage, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -311,6 +311,7 @@ impl Tallies<'_> {
                     return Ok(());
                 }
                 if batch.items.len() == 1 {
+                    self.ledger().abandon(&batch.token.sent[0].key);
                     let (uid, size) = batch.token.metas[0];
                     self.fail(
                         batch.token.folder,
@@ -589,8 +590,11 @@ async fn write_window(
         let b = open.take().expect("checked");
         submit(pipeline, tallies, b.batch).await?;
     }
+    // First every message of the window is prepared (rewritten, described); their intents are
+    // committed to the state store, if any, before the first of them is sent.
+    let mut ready = Vec::with_capacity(window.items.len());
     for (meta, body) in window.items.into_iter().zip(bodies) {
-        let body = match body {
+        let source = match body {
             Ok(body) => body,
             Err(why) => {
                 tallies.fail(folder, meta.uid, meta.size, why);
@@ -598,8 +602,8 @@ async fn write_window(
             }
         };
         let body = match &settings.rewrite {
-            Some(step) => step.apply(body),
-            None => body,
+            Some(step) => step.apply(source.clone()),
+            None => source.clone(),
         };
         let len = body.len() as u64;
         if let Some(limit) = settings.append_limit {
@@ -613,6 +617,28 @@ async fn write_window(
                 continue;
             }
         }
+        let (source_folder, uidvalidity) = &settings.source_folders[folder];
+        let key = SourceKey {
+            folder: source_folder.clone(),
+            uidvalidity: *uidvalidity,
+            uid: meta.uid,
+        };
+        let sent = SentMessage::new(key, &dest_wire[folder], &meta, &source, &body);
+        ready.push((meta, body, sent));
+    }
+    let persisted = {
+        let mut ledger = tallies.ledger();
+        if ledger.is_persisted() {
+            let sent: Vec<SentMessage> = ready.iter().map(|(_, _, s)| s.clone()).collect();
+            ledger.intend(&sent);
+        }
+        ledger.is_persisted()
+    };
+    if persisted {
+        flush(&tallies.ledger).await?;
+    }
+    for (meta, body, sent) in ready {
+        let len = body.len() as u64;
         let full = open.as_ref().is_some_and(|b| {
             b.batch.items.len() >= settings.batch_messages || b.bytes + len > settings.batch_bytes
         });
@@ -646,16 +672,7 @@ async fn write_window(
         }
         b.bytes += len;
         b.batch.token.metas.push((meta.uid, len));
-        let (source_folder, uidvalidity) = &settings.source_folders[folder];
-        let key = SourceKey {
-            folder: source_folder.clone(),
-            uidvalidity: *uidvalidity,
-            uid: meta.uid,
-        };
-        b.batch
-            .token
-            .sent
-            .push(SentMessage::new(key, &dest_wire[folder], &body));
+        b.batch.token.sent.push(sent);
         b.batch.items.push(AppendItem {
             flags: meta.flags,
             internaldate: meta.internaldate,

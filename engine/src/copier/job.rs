@@ -33,6 +33,20 @@ pub struct MailboxJob {
     pub source_root: Option<String>,
 }
 
+impl MailboxJob {
+    /// The mailbox's name in the state store: the list's identity with both servers and the
+    /// destination login, so one state file can serve several batches without mixing them up.
+    pub fn state_key(&self) -> String {
+        format!(
+            "{} {} -> {} {}",
+            self.id,
+            self.source.endpoint,
+            self.dest.auth.mailbox_identity(),
+            self.dest.endpoint
+        )
+    }
+}
+
 /// Whether to negotiate COMPRESS=DEFLATE (RFC 4978).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -107,6 +121,10 @@ pub struct CopyOptions {
     /// Header address rewrite (X.500 / IMCEA to SMTP, renamed identities, mapped domains)
     /// applied to every message before it is appended; `None` copies messages byte for byte.
     pub address_rewriter: Option<Arc<AddressRewriter>>,
+    /// The checkpoint store (`--state`): what is done and what is pending survive the process,
+    /// so a rerun of the same batch skips the one and reconciles the other. `None` keeps the
+    /// record in memory, for this run's reconnects only.
+    pub state: Option<crate::state::StateStore>,
     /// First pause before a mailbox reconnects after a dropped connection or a refusal for now
     /// (default 1 s); doubled per attempt in a row that stores nothing, up to a minute, unless
     /// the server suggests its own backoff.
@@ -137,6 +155,7 @@ impl Default for CopyOptions {
             folder_filter: FolderFilter::default(),
             message_filter: MessageFilter::default(),
             address_rewriter: None,
+            state: None,
             reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
         }

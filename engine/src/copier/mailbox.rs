@@ -15,7 +15,7 @@ use super::appender::{
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
-use super::ledger::{Ledger, SourceKey};
+use super::ledger::{flush, register_folders, Ledger, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -29,6 +29,7 @@ use crate::report::{
     AddressRewriteReport, Filtered, FolderReport, LeftBehind, MailboxOutcome, MailboxReport,
     MessageFailure, Phase, ProgressSink,
 };
+use crate::state::{Leftover, Status as StoreStatus, StopReason};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -69,11 +70,81 @@ pub async fn copy_mailbox(
     let started = Instant::now();
     let state = Arc::new(ProgressState::new(index, &job.id, progress));
     state.set_phase(Phase::Planning);
-    let ledger = Arc::new(std::sync::Mutex::new(Ledger::default()));
+    let ledger = match &options.state {
+        None => Ledger::default(),
+        Some(store) => match Ledger::load(store.clone(), job.state_key()).await {
+            Ok(ledger) => ledger,
+            Err(e) => {
+                state.set_phase(Phase::Failed);
+                return MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
+            }
+        },
+    };
+    tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "checkpoints loaded");
+    let ledger = Arc::new(std::sync::Mutex::new(ledger));
+    record_status(&ledger, StoreStatus::Syncing, None).await;
+    let report = attempts(job, options, tls, budget, &state, started, &ledger).await;
+    // What is buffered (done, cancelled) is committed before the mailbox is reported.
+    if let Err(e) = flush(&ledger).await {
+        tracing::warn!(mailbox = %job.id, error = %e, "could not commit the last records");
+    }
+    let (status, leftover) = match &report.outcome {
+        MailboxOutcome::Completed => (StoreStatus::Synced, None),
+        MailboxOutcome::Stopped(reason) => {
+            let why = match reason.starts_with("destination full") {
+                true => StopReason::DestinationFull,
+                false => StopReason::Operator,
+            };
+            let leftover = report.left.as_ref().map(|l| Leftover {
+                messages: l.messages,
+                bytes: l.bytes,
+                oldest_copied: l
+                    .oldest_copied
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.with_timezone(&chrono::Utc)),
+            });
+            (StoreStatus::Stopped(why), leftover)
+        }
+        MailboxOutcome::Failed(reason) => (StoreStatus::Failed(reason.clone()), None),
+    };
+    record_status(&ledger, status, leftover).await;
+    report
+}
+
+/// Records a mailbox's status in the state store, if there is one. A failure is logged, not
+/// fatal: the records of messages are what resume depends on, and they are committed already.
+async fn record_status(
+    ledger: &std::sync::Mutex<Ledger>,
+    status: StoreStatus,
+    leftover: Option<Leftover>,
+) {
+    let Some((store, mailbox)) = lock(ledger).store() else {
+        return;
+    };
+    let name = mailbox.clone();
+    let r = store
+        .call(move |db| db.set_mailbox_status(&name, status, leftover, chrono::Utc::now()))
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(mailbox = %mailbox, error = %e, "could not record the mailbox's status");
+    }
+}
+
+/// Runs attempts at one mailbox until one ends it: reconnecting after transient failures.
+async fn attempts(
+    job: &MailboxJob,
+    options: &CopyOptions,
+    tls: &TlsClient,
+    budget: &RunBudget,
+    state: &Arc<ProgressState>,
+    started: Instant,
+    ledger: &Arc<std::sync::Mutex<Ledger>>,
+) -> MailboxReport {
     let mut fruitless = 0;
     loop {
-        let done_before = lock(&ledger).done_count();
-        let e = match run(job, options, tls, budget, &state, started, &ledger).await {
+        let done_before = lock(ledger).done_count();
+        let e = match run(job, options, tls, budget, state, started, ledger).await {
             Ok(report) => {
                 state.set_phase(Phase::Finished);
                 return report;
@@ -81,8 +152,11 @@ pub async fn copy_mailbox(
             Err(e) => e,
         };
         // What was sent without an answer is looked for at the destination next time.
-        lock(&ledger).attempt_failed();
-        fruitless = match lock(&ledger).done_count() > done_before {
+        lock(ledger).attempt_failed();
+        if let Err(e) = flush(ledger).await {
+            tracing::warn!(mailbox = %job.id, error = %e, "could not commit records");
+        }
+        fruitless = match lock(ledger).done_count() > done_before {
             true => 1,
             false => fruitless + 1,
         };
@@ -91,7 +165,7 @@ pub async fn copy_mailbox(
             && !options.shutdown.is_cancelled()
         {
             let mut pause = retry_pause(&e, fruitless, options.reconnect_pause);
-            if lock(&ledger).has_pending() {
+            if lock(ledger).has_pending() {
                 // A server may still carry out APPENDs it read before the connection went:
                 // let it finish before looking for them.
                 pause = pause.max(SETTLE_BEFORE_RECONCILING);
@@ -105,7 +179,7 @@ pub async fn copy_mailbox(
         state.set_phase(Phase::Failed);
         tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
         // What the destination acknowledged before the failure is there: say so.
-        let (messages, bytes) = lock(&ledger).done_totals();
+        let (messages, bytes) = lock(ledger).done_totals();
         let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
         report.outcome = outcome_of(&e);
         report.copied_messages = messages;
@@ -113,6 +187,10 @@ pub async fn copy_mailbox(
         return report;
     }
 }
+
+/// How long after a dead run's last intent its APPENDs are looked for: a server may still be
+/// carrying out what it read before the connection went.
+const SETTLE_AFTER_A_CRASH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The least pause before looking at the destination for APPENDs whose answer was lost.
 const SETTLE_BEFORE_RECONCILING: std::time::Duration = std::time::Duration::from_millis(500);
@@ -248,6 +326,7 @@ async fn run(
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
     let compressed = (src.compressed, dst.compressed);
+    tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "logged in on both sides");
 
     // Folders.
     let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, job, options).await?;
@@ -257,13 +336,24 @@ async fn run(
 
     // What an earlier attempt sent without an answer: found at the destination, or sent again.
     if lock(ledger).has_pending() {
+        let wait = lock(ledger).settle_wait(SETTLE_AFTER_A_CRASH);
+        if !wait.is_zero() {
+            tracing::info!(mailbox = %job.id, ?wait, "a previous run stopped with APPENDs unanswered; letting the destination finish them");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = options.shutdown.cancelled() => {}
+            }
+        }
         let mut l = std::mem::take(&mut *lock(ledger));
         let found = l.reconcile(&mut dst, t).await;
         *lock(ledger) = l;
         let found = found?;
+        // Settled for good: a later failure does not make the next attempt look again.
+        flush(ledger).await?;
         tracing::info!(mailbox = %job.id, found = found.found, missing = found.missing, "looked for the messages whose APPEND was not answered");
     }
 
+    tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "folders planned");
     // Metadata of every folder, spread over the source connections.
     let mut sources = vec![src];
     sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
@@ -315,6 +405,8 @@ async fn run(
             });
         }
     }
+    tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "folders scanned");
+    register_folders(ledger, &source_folders).await?;
     if options.shutdown.is_cancelled() {
         for c in sources.into_iter().chain([dst]) {
             c.logout(t).await;

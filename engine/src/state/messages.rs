@@ -45,6 +45,20 @@ impl StateDb {
         Ok(UidSet::from_unsorted(uids))
     }
 
+    /// The migrated messages of `folder` as (source UID, bytes sent), by UID: a resumed run skips
+    /// them and counts them as copied.
+    pub fn done_sizes(&self, folder: FolderId) -> Result<Vec<(u32, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT uid, sent_size FROM message WHERE folder_id = ?1 ORDER BY uid")
+            .map_err(sql("reading done messages"))?;
+        let rows = stmt
+            .query_map([folder.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("reading done messages"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("reading done messages"))
+    }
+
     /// The record of one source message, if migrated.
     pub fn message(&self, folder: FolderId, uid: u32) -> Result<Option<MessageRecord>> {
         let mut records =
