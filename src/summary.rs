@@ -122,6 +122,31 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         );
     }
 
+    let passes: Vec<_> = report
+        .mailboxes
+        .iter()
+        .filter_map(|m| m.incremental.map(|i| (m, i)))
+        .collect();
+    if !passes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nincremental passes (already there from earlier runs):"
+        );
+        for (m, i) in passes {
+            let mut line = format!(
+                "  {}: {} new, {} already there, {} with changed flags updated",
+                m.mailbox, i.new_messages, i.already_there, i.flags_updated
+            );
+            if i.flags_without_destination_uid > 0 {
+                line.push_str(&format!(
+                    ", {} not (no destination UID)",
+                    i.flags_without_destination_uid
+                ));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
     let stopped: Vec<_> = report
         .mailboxes
         .iter()

@@ -7,6 +7,7 @@ mod copy_dovecot;
 mod copy_mock;
 mod dovecot_fixture;
 mod filters;
+mod incremental;
 mod interrupt;
 mod plan;
 mod plan_validation;

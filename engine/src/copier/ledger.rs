@@ -96,6 +96,49 @@ pub fn message_id_hash(message: &[u8]) -> Option<MessageIdHash> {
         .map(|v| MessageIdHash::of(&v))
 }
 
+/// What the ledger keeps of a done message: enough to sync its flags in a later pass.
+#[derive(Debug, Clone)]
+struct DoneInfo {
+    /// Flags as copied or last synced, space-separated.
+    flags: String,
+    /// Destination folder, wire name.
+    dest_folder: String,
+    /// Destination UID, when known.
+    dest_uid: Option<u32>,
+}
+
+/// A done message whose flags changed at the source since they were copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    /// The message.
+    pub key: SourceKey,
+    /// Destination folder, wire name.
+    pub dest_folder: String,
+    /// Destination UID; without it the flags cannot be set.
+    pub dest_uid: Option<u32>,
+    /// The flags to set (all of them, replacing the destination's).
+    pub flags: Vec<String>,
+}
+
+/// Flags as compared between passes: sorted, without `\Recent` and `\Deleted`, system flags
+/// case-insensitively.
+fn flag_set<'a>(flags: impl Iterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    flags
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent") && !f.eq_ignore_ascii_case("\\Deleted"))
+        .map(|f| match f.starts_with('\\') {
+            true => {
+                let mut c = f.to_ascii_lowercase();
+                // \Seen, \Flagged, ...: the canonical capitalisation.
+                if let Some(first) = c.get_mut(1..2) {
+                    first.make_ascii_uppercase();
+                }
+                c
+            }
+            false => f.to_string(),
+        })
+        .collect()
+}
+
 /// The state store behind a ledger, and what is waiting to be committed to it.
 #[derive(Debug)]
 struct Persist {
@@ -113,7 +156,9 @@ struct Persist {
 /// Done and pending messages of one mailbox.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    done: HashSet<SourceKey>,
+    done: HashMap<SourceKey, DoneInfo>,
+    /// Messages done before this run (loaded from the store).
+    loaded_done: u64,
     /// Per source folder (wire name): messages and bytes done.
     done_by_folder: HashMap<String, (u64, u64)>,
     /// Per ticket: the messages of an APPEND sent and not yet answered.
@@ -142,7 +187,7 @@ pub struct Reconciled {
 impl Ledger {
     /// Whether the destination has acknowledged (or was found to hold) this message.
     pub fn is_done(&self, key: &SourceKey) -> bool {
-        self.done.contains(key)
+        self.done.contains_key(key)
     }
 
     /// Messages done in all.
@@ -226,10 +271,55 @@ impl Ledger {
                 }
             }
         }
-        if self.done.insert(m.key.clone()) {
+        let info = DoneInfo {
+            flags: m.facts.flags.clone(),
+            dest_folder: m.dest_folder.clone(),
+            dest_uid,
+        };
+        if self.done.insert(m.key.clone(), info).is_none() {
             let e = self.done_by_folder.entry(m.key.folder).or_default();
             e.0 += 1;
             e.1 += m.facts.sent_size;
+        }
+    }
+
+    /// Messages done before this run began (loaded from the state store).
+    pub fn done_before_this_run(&self) -> u64 {
+        self.loaded_done
+    }
+
+    /// Whether the flags of the done message `key` differ from `source` (its flags at the source
+    /// now): then where to set them at the destination, and the flags to set. `\Recent` and
+    /// `\Deleted` are left out of the comparison and of what is set: the one is per session, the
+    /// other would have the destination throw the message away.
+    pub fn flag_change(&self, key: &SourceKey, source: &[String]) -> Option<FlagChange> {
+        let info = self.done.get(key)?;
+        let now = flag_set(source.iter().map(String::as_str));
+        if flag_set(info.flags.split_whitespace()) == now {
+            return None;
+        }
+        Some(FlagChange {
+            key: key.clone(),
+            dest_folder: info.dest_folder.clone(),
+            dest_uid: info.dest_uid,
+            flags: now.into_iter().collect(),
+        })
+    }
+
+    /// The destination now has `flags` on the done message `key`.
+    pub fn flags_synced(&mut self, key: &SourceKey, flags: &[String]) {
+        let text = flags.join(" ");
+        if let Some(info) = self.done.get_mut(key) {
+            info.flags = text.clone();
+        }
+        if let Some(p) = &mut self.persist {
+            if let Some(&id) = p.folder_ids.get(&(key.folder.clone(), key.uidvalidity)) {
+                p.ops.push(crate::state::Op::SetFlags {
+                    folder: id,
+                    uid: key.uid,
+                    flags: text,
+                });
+            }
         }
     }
 
@@ -312,7 +402,7 @@ impl Ledger {
             .call(move |db| {
                 let mut folders = Vec::new();
                 for f in db.folders(&name)? {
-                    let done = db.done_sizes(f.id)?;
+                    let done = db.done_records(f.id)?;
                     folders.push((f, done));
                 }
                 Ok((folders, db.pending_intents(&name)?))
@@ -326,16 +416,23 @@ impl Ledger {
             by_id.insert(f.id, (f.name.clone(), f.uidvalidity));
             folder_ids.insert((f.name.clone(), f.uidvalidity), f.id);
             let e = ledger.done_by_folder.entry(f.name.clone()).or_default();
-            for (uid, size) in done {
-                ledger.done.insert(SourceKey {
+            for r in done {
+                let key = SourceKey {
                     folder: f.name.clone(),
                     uidvalidity: f.uidvalidity,
-                    uid,
-                });
+                    uid: r.uid,
+                };
+                let info = DoneInfo {
+                    flags: r.flags,
+                    dest_folder: r.dest_folder,
+                    dest_uid: r.dest_uid,
+                };
+                ledger.done.insert(key, info);
                 e.0 += 1;
-                e.1 += size;
+                e.1 += r.sent_size;
             }
         }
+        ledger.loaded_done = ledger.done.len() as u64;
         let mut intended = HashSet::new();
         for intent in pending {
             let Some((folder, uidvalidity)) = by_id.get(&intent.folder).cloned() else {

@@ -15,7 +15,7 @@ use super::appender::{
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
-use super::ledger::{flush, register_folders, Ledger, SourceKey};
+use super::ledger::{flush, register_folders, FlagChange, Ledger, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -26,8 +26,8 @@ use crate::plan::folders::{
 use crate::plan::message_filter::Exclusion;
 use crate::plan::order::{sort_newest_first, windows, MessageMeta};
 use crate::report::{
-    AddressRewriteReport, Filtered, FolderReport, LeftBehind, MailboxOutcome, MailboxReport,
-    MessageFailure, Phase, ProgressSink,
+    AddressRewriteReport, Filtered, FolderReport, Incremental, LeftBehind, MailboxOutcome,
+    MailboxReport, MessageFailure, Phase, ProgressSink,
 };
 use crate::state::{Leftover, Status as StoreStatus, StopReason};
 use std::collections::{HashMap, HashSet};
@@ -364,6 +364,7 @@ async fn run(
     let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
     let mut failures = Vec::new();
     let mut filtered = vec![Filtered::default(); plans.len()];
+    let mut flag_changes = Vec::new();
     let mut source_folders: Vec<(String, u32)> =
         plans.iter().map(|p| (p.source_wire.clone(), 0)).collect();
     for (folder, scan) in scans.into_iter().enumerate() {
@@ -389,8 +390,12 @@ async fn run(
                 uidvalidity: scan.uidvalidity,
                 uid: m.uid,
             };
-            if !lock(ledger).is_done(&key) {
+            let l = lock(ledger);
+            if !l.is_done(&key) {
+                drop(l);
                 all.push(m);
+            } else if let Some(change) = l.flag_change(&key, &m.flags) {
+                flag_changes.push(change);
             }
         }
         // Messages whose metadata the source would not give: recorded, not copied.
@@ -502,6 +507,14 @@ async fn run(
             dests.push(r.conn);
         }
     }
+    // An incremental pass: flags changed at the source since the copy are set at the
+    // destination too.
+    let mut flags = FlagSync::default();
+    if stopped.is_none() && !flag_changes.is_empty() {
+        if let Some(dst) = dests.first_mut() {
+            flags = sync_flags(dst, flag_changes, ledger, t).await?;
+        }
+    }
     for c in sources.into_iter().chain(dests) {
         c.logout(t).await;
     }
@@ -544,10 +557,20 @@ async fn run(
             (outcome, Some(left))
         }
     };
+    let incremental = {
+        let l = lock(ledger);
+        (l.done_before_this_run() > 0).then(|| Incremental {
+            already_there: l.done_before_this_run(),
+            new_messages: l.done_count().saturating_sub(l.done_before_this_run()),
+            flags_updated: flags.updated,
+            flags_without_destination_uid: flags.unknown_uid,
+        })
+    };
     Ok(MailboxReport {
         mailbox: job.id.clone(),
         outcome,
         left,
+        incremental,
         copied_messages: folders.iter().map(|f| f.copied_messages).sum(),
         copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
         filtered: filtered.iter().fold(Filtered::default(), |mut sum, f| {
@@ -577,6 +600,70 @@ async fn run(
         }),
         elapsed: started.elapsed(),
     })
+}
+
+/// What an incremental pass did to flags.
+#[derive(Debug, Default, Clone, Copy)]
+struct FlagSync {
+    /// Messages whose flags were set at the destination.
+    updated: u64,
+    /// Messages whose flags changed but whose destination UID is unknown.
+    unknown_uid: u64,
+}
+
+/// Sets at the destination the flags that changed at the source, one `UID STORE ... FLAGS.SILENT`
+/// per destination folder and set of flags, and records them.
+async fn sync_flags(
+    dst: &mut Connection,
+    changes: Vec<FlagChange>,
+    ledger: &std::sync::Mutex<Ledger>,
+    t: std::time::Duration,
+) -> Result<FlagSync> {
+    let mut done = FlagSync::default();
+    let mut groups: std::collections::BTreeMap<(String, Vec<String>), Vec<FlagChange>> =
+        Default::default();
+    for c in changes {
+        if c.dest_uid.is_none() {
+            done.unknown_uid += 1;
+            continue;
+        }
+        groups
+            .entry((c.dest_folder.clone(), c.flags.clone()))
+            .or_default()
+            .push(c);
+    }
+    let mut selected: Option<String> = None;
+    for ((folder, flags), changes) in groups {
+        let server = dst.server.clone();
+        if selected.as_deref() != Some(folder.as_str()) {
+            timed(t, || format!("{server}: SELECT {folder}"), async {
+                dst.session
+                    .select(&folder)
+                    .await
+                    .map_err(|e| imap_err(&server, &format!("SELECT {folder}"), e))
+            })
+            .await?;
+            selected = Some(folder.clone());
+        }
+        let uids: Vec<u32> = changes.iter().filter_map(|c| c.dest_uid).collect();
+        let command = format!(
+            "UID STORE {} FLAGS.SILENT ({})",
+            crate::plan::order::uid_set(&uids),
+            flags.join(" ")
+        );
+        let label = format!("UID STORE FLAGS in {folder}");
+        crate::imap::command::run_checked(&mut dst.session, &server, &command, &label, t, |_| {
+            Ok(())
+        })
+        .await?;
+        let mut l = lock(ledger);
+        for c in &changes {
+            l.flags_synced(&c.key, &flags);
+        }
+        done.updated += changes.len() as u64;
+    }
+    flush(ledger).await?;
+    Ok(done)
 }
 
 /// Notes, for each destination folder about to be written that the ledger has no floor for yet,

@@ -110,6 +110,9 @@ pub struct MailboxReport {
     /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
     /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
     pub append_commands: u64,
+    /// What this pass added to what earlier runs had copied (with a state store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
     /// What a mailbox that stopped early left at the source, for a later run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left: Option<LeftBehind>,
@@ -119,6 +122,20 @@ pub struct MailboxReport {
     /// Wall time of the mailbox, login to logout.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
+}
+
+/// A pass over a mailbox that earlier runs had copied (in part): what it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Incremental {
+    /// Messages already at the destination before this pass (skipped).
+    pub already_there: u64,
+    /// Messages this pass copied (new at the source, or left by an earlier run).
+    pub new_messages: u64,
+    /// Messages whose flags changed at the source and were set at the destination.
+    pub flags_updated: u64,
+    /// Messages whose flags changed but could not be set: the destination UID is unknown (a
+    /// server without UIDPLUS).
+    pub flags_without_destination_uid: u64,
 }
 
 /// The messages a stopped mailbox did not copy. The copy is newest first, so these are the
@@ -164,6 +181,7 @@ impl MailboxReport {
             append_framing: String::new(),
             append_commands: 0,
             left: None,
+            incremental: None,
             address_rewrite: None,
             elapsed,
         }

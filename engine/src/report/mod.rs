@@ -4,7 +4,7 @@ mod mailbox_report;
 mod progress;
 
 pub use mailbox_report::{
-    AddressRewriteReport, BatchReport, Filtered, FolderReport, LeftBehind, MailboxOutcome,
-    MailboxReport, MessageFailure, Totals,
+    AddressRewriteReport, BatchReport, Filtered, FolderReport, Incremental, LeftBehind,
+    MailboxOutcome, MailboxReport, MessageFailure, Totals,
 };
 pub use progress::{NoProgress, Phase, Progress, ProgressObserver, ProgressSink};

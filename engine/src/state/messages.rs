@@ -5,7 +5,7 @@ use super::db::{facts, from_ms, ms, StateDb, FACT_COLUMNS};
 use super::error::{sql, Error, Result};
 use super::fingerprint::Fingerprint;
 use super::record::{
-    Destination, FolderId, Intent, MessageFacts, MessageRecord, Op, RecordBatch, UidSet,
+    Destination, DoneRecord, FolderId, Intent, MessageFacts, MessageRecord, Op, RecordBatch, UidSet,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction, TransactionBehavior};
@@ -45,15 +45,26 @@ impl StateDb {
         Ok(UidSet::from_unsorted(uids))
     }
 
-    /// The migrated messages of `folder` as (source UID, bytes sent), by UID: a resumed run skips
-    /// them and counts them as copied.
-    pub fn done_sizes(&self, folder: FolderId) -> Result<Vec<(u32, u64)>> {
+    /// The migrated messages of `folder`, by UID, with what a later pass needs: a resumed run
+    /// skips them and counts them as copied, an incremental pass compares their flags.
+    pub fn done_records(&self, folder: FolderId) -> Result<Vec<DoneRecord>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT uid, sent_size FROM message WHERE folder_id = ?1 ORDER BY uid")
+            .prepare_cached(
+                "SELECT uid, sent_size, flags, dest_folder, dest_uid FROM message
+                 WHERE folder_id = ?1 ORDER BY uid",
+            )
             .map_err(sql("reading done messages"))?;
         let rows = stmt
-            .query_map([folder.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([folder.0], |r| {
+                Ok(DoneRecord {
+                    uid: r.get(0)?,
+                    sent_size: r.get(1)?,
+                    flags: r.get(2)?,
+                    dest_folder: r.get(3)?,
+                    dest_uid: r.get(4)?,
+                })
+            })
             .map_err(sql("reading done messages"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(sql("reading done messages"))

@@ -55,8 +55,8 @@ pub use logins::LoginReservation;
 pub use mailboxes::{BatchState, Leftover, MailboxState};
 pub use messages::CopiedTotals;
 pub use record::{
-    Destination, FolderId, FolderState, Intent, MessageFacts, MessageRecord, Op, RecordBatch,
-    UidSet,
+    Destination, DoneRecord, FolderId, FolderState, Intent, MessageFacts, MessageRecord, Op,
+    RecordBatch, UidSet,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use status::{check_transition, Status, StopReason};

@@ -80,6 +80,21 @@ pub struct MessageRecord {
     pub done_at: DateTime<Utc>,
 }
 
+/// A migrated message as a later pass sees it (see [`super::StateDb::done_records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoneRecord {
+    /// The source UID.
+    pub uid: u32,
+    /// Bytes sent.
+    pub sent_size: u64,
+    /// Flags as last synced, space-separated.
+    pub flags: String,
+    /// The destination folder.
+    pub dest_folder: String,
+    /// The destination UID, when known (APPENDUID or reconciliation).
+    pub dest_uid: Option<u32>,
+}
+
 /// One source folder incarnation and its incremental-pass marks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderState {

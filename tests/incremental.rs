@@ -1,0 +1,235 @@
+//! Incremental passes (issue 5) against two Dovecots: after a first `cutover migrate --state`,
+//! new mail arrives at the source and flags change; the second run copies exactly the new
+//! messages, sets exactly the changed flags, and says so.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use cutover_harness::certs::TestCa;
+use cutover_harness::dovecot::{Dovecot, DovecotConfig};
+use cutover_harness::imap_account::{self, AccountSnapshot, SeedMessage};
+use futures::TryStreamExt;
+
+use crate::cli::run_with_timeout;
+
+const PASSWORD: &str = "Incr3ment-Pw";
+const ADMIN_PASSWORD: &str = "Adm1n-Incr3ment";
+
+fn message(i: usize) -> SeedMessage {
+    let base = chrono::DateTime::parse_from_rfc3339("2024-06-01T09:00:00+00:00").unwrap();
+    SeedMessage {
+        flags: vec!["\\Seen".into()],
+        internaldate: base + chrono::Duration::minutes(i as i64),
+        body: format!(
+            "Subject: i{i}\r\nMessage-ID: <i{i}@incremental.test>\r\n\r\nbody {i} {}\r\n",
+            "x".repeat(i % 700)
+        )
+        .into_bytes(),
+    }
+}
+
+/// Folder → sorted (SHA-256, flags) of every message.
+type Contents = BTreeMap<String, Vec<([u8; 32], Vec<String>)>>;
+
+fn contents(s: &AccountSnapshot) -> Contents {
+    s.folders
+        .iter()
+        .filter(|(_, f)| !f.messages.is_empty())
+        .map(|(name, f)| {
+            let mut v: Vec<_> = f
+                .messages
+                .iter()
+                .map(|m| (m.sha256, m.flags.iter().cloned().collect::<Vec<_>>()))
+                .collect();
+            v.sort();
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
+    let ca = TestCa::new().unwrap();
+    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+    let source = Dovecot::start(
+        DovecotConfig {
+            users: vec![("liv".into(), PASSWORD.into())],
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("source dovecot");
+    let dest = Dovecot::start(
+        DovecotConfig {
+            users: vec![("liv".into(), "unused".into())],
+            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("dest dovecot");
+    let ca_pem = ca.ca_pem();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let source_session = || {
+        runtime.block_on(imap_account::login(
+            "127.0.0.1",
+            source.imaps_port(),
+            &ca_pem,
+            "liv",
+            PASSWORD,
+        ))
+    };
+    let mut s = source_session().unwrap();
+    runtime.block_on(async {
+        let first: Vec<SeedMessage> = (0..300).map(message).collect();
+        imap_account::seed(&mut s, "INBOX", &first[..200])
+            .await
+            .unwrap();
+        imap_account::seed(&mut s, "Archive", &first[200..])
+            .await
+            .unwrap();
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        format!("SourceIdentity,SourceLoginID,SourcePassword\nliv,liv,{PASSWORD}\n"),
+    )
+    .unwrap();
+    let password_file = dir.path().join("admin.pw");
+    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let state = dir.path().join("state.sqlite");
+    let report = dir.path().join("report.json");
+    let migrate = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        c.arg("migrate")
+            .arg("--users")
+            .arg(&users)
+            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
+            .args(["--dest-admin", "admin"])
+            .args(["--dest-login-form", "master-separator"])
+            .arg("--dest-admin-password-file")
+            .arg(&password_file)
+            .arg("--ca-file")
+            .arg(&ca_file)
+            .arg("--state")
+            .arg(&state)
+            .arg("--report")
+            .arg(&report);
+        let output = run_with_timeout(&mut c, Duration::from_secs(120));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        (stdout, json)
+    };
+    let dest_snapshot = || {
+        runtime.block_on(async {
+            let mut d = imap_account::login(
+                "127.0.0.1",
+                dest.imaps_port(),
+                &ca_pem,
+                "liv*admin",
+                ADMIN_PASSWORD,
+            )
+            .await
+            .unwrap();
+            imap_account::snapshot(&mut d).await.unwrap()
+        })
+    };
+
+    let (_, first) = migrate();
+    assert_eq!(first["mailboxes"][0]["copied_messages"].as_u64(), Some(300));
+    assert!(first["mailboxes"][0].get("incremental").is_none());
+    let dest_uids_before: Vec<u32> = dest_snapshot().folders["INBOX"]
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+
+    // New mail, and flags changed on 20 messages already copied.
+    runtime.block_on(async {
+        let more: Vec<SeedMessage> = (300..400).map(message).collect();
+        imap_account::seed(&mut s, "INBOX", &more[..60])
+            .await
+            .unwrap();
+        imap_account::seed(&mut s, "Archive", &more[60..])
+            .await
+            .unwrap();
+        s.select("INBOX").await.unwrap();
+        let _: Vec<_> = s
+            .uid_store("1:10", "+FLAGS (\\Flagged $Important)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let _: Vec<_> = s
+            .uid_store("11:15", "-FLAGS (\\Seen)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        s.select("Archive").await.unwrap();
+        let _: Vec<_> = s
+            .uid_store("1:5", "+FLAGS (\\Answered)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        s.logout().await.ok();
+    });
+
+    let (stdout, second) = migrate();
+    let m = &second["mailboxes"][0];
+    assert_eq!(m["copied_messages"].as_u64(), Some(400), "{m}");
+    assert_eq!(
+        m["incremental"],
+        serde_json::json!({
+            "already_there": 300,
+            "new_messages": 100,
+            "flags_updated": 20,
+            "flags_without_destination_uid": 0
+        }),
+        "{m}"
+    );
+    assert!(
+        stdout.contains("liv: 100 new, 300 already there, 20 with changed flags updated"),
+        "{stdout}"
+    );
+
+    // The destination now equals the source, flags included; nothing was appended twice and
+    // the messages of the first pass kept their UIDs (flags were set, not messages re-copied).
+    let there = dest_snapshot();
+    let mut s = source_session().unwrap();
+    let source_now = runtime.block_on(imap_account::snapshot(&mut s)).unwrap();
+    assert_eq!(contents(&there), contents(&source_now));
+    assert_eq!(there.message_count(), 400);
+    let inbox_uids: Vec<u32> = there.folders["INBOX"]
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(&inbox_uids[..dest_uids_before.len()], &dest_uids_before[..]);
+
+    // A third pass finds nothing to do.
+    let (stdout, third) = migrate();
+    assert_eq!(
+        third["mailboxes"][0]["incremental"]["new_messages"].as_u64(),
+        Some(0)
+    );
+    assert!(
+        stdout.contains("0 new, 400 already there, 0 with"),
+        "{stdout}"
+    );
+}
