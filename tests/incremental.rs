@@ -199,7 +199,8 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
             "already_there": 300,
             "new_messages": 100,
             "flags_updated": 20,
-            "flags_without_destination_uid": 0
+            "flags_without_destination_uid": 0,
+            "rematched_after_uidvalidity_change": 0
         }),
         "{m}"
     );

@@ -17,7 +17,7 @@
 //! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
-use super::ledger::{flush, Ledger, SentMessage, SourceKey};
+use super::ledger::{flush, rematch, Ledger, SentMessage, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -101,6 +101,9 @@ pub struct AppendSettings {
     pub ledger: Arc<std::sync::Mutex<Ledger>>,
     /// Per folder index: the source folder's wire name and UIDVALIDITY (the messages' keys).
     pub source_folders: Arc<Vec<(String, u32)>>,
+    /// Folder indices whose UIDVALIDITY changed since an earlier run copied them: their
+    /// messages are recognised by content before anything is sent.
+    pub rematch: Arc<std::collections::HashSet<usize>>,
 }
 
 /// Per-folder figures from one writer.
@@ -625,6 +628,11 @@ async fn write_window(
         };
         let sent = SentMessage::new(key, &dest_wire[folder], &meta, &source, &body);
         ready.push((meta, body, sent));
+    }
+    if settings.rematch.contains(&folder) {
+        let sent: Vec<SentMessage> = ready.iter().map(|(_, _, s)| s.clone()).collect();
+        let known = rematch(&tallies.ledger, &sent).await?;
+        ready.retain(|(_, _, s)| !known.contains(&s.key));
     }
     let persisted = {
         let mut ledger = tallies.ledger();

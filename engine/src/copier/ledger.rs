@@ -159,6 +159,10 @@ pub struct Ledger {
     done: HashMap<SourceKey, DoneInfo>,
     /// Messages done before this run (loaded from the store).
     loaded_done: u64,
+    /// Per source folder name: the incarnations (UIDVALIDITY, store id) with done messages.
+    incarnations: HashMap<String, Vec<(u32, FolderId)>>,
+    /// Messages recognised by content after their folder's UIDVALIDITY changed.
+    rematched: u64,
     /// Per source folder (wire name): messages and bytes done.
     done_by_folder: HashMap<String, (u64, u64)>,
     /// Per ticket: the messages of an APPEND sent and not yet answered.
@@ -281,6 +285,19 @@ impl Ledger {
             e.0 += 1;
             e.1 += m.facts.sent_size;
         }
+    }
+
+    /// Whether the source folder `folder` had messages copied under another UIDVALIDITY: its
+    /// messages are then recognised by content ([`rematch`]) instead of copied again.
+    pub fn needs_rematch(&self, folder: &str, uidvalidity: u32) -> bool {
+        self.incarnations
+            .get(folder)
+            .is_some_and(|v| v.iter().any(|(uv, _)| *uv != uidvalidity))
+    }
+
+    /// Messages recognised by content after a UIDVALIDITY change, in this run.
+    pub fn rematched(&self) -> u64 {
+        self.rematched
     }
 
     /// Messages done before this run began (loaded from the state store).
@@ -415,6 +432,13 @@ impl Ledger {
         for (f, done) in folders {
             by_id.insert(f.id, (f.name.clone(), f.uidvalidity));
             folder_ids.insert((f.name.clone(), f.uidvalidity), f.id);
+            if !done.is_empty() {
+                ledger
+                    .incarnations
+                    .entry(f.name.clone())
+                    .or_default()
+                    .push((f.uidvalidity, f.id));
+            }
             let e = ledger.done_by_folder.entry(f.name.clone()).or_default();
             for r in done {
                 let key = SourceKey {
@@ -591,6 +615,82 @@ pub async fn flush(ledger: &Mutex<Ledger>) -> Result<()> {
             .map_err(state_error)?;
     }
     Ok(())
+}
+
+/// Recognises, among `messages` of a source folder whose UIDVALIDITY changed, those copied
+/// before under the old one: same folder name, same SHA-256 of the source bytes. Each is
+/// re-keyed in the store and counted done; the keys returned are not to be sent.
+pub async fn rematch(
+    ledger: &Mutex<Ledger>,
+    messages: &[SentMessage],
+) -> Result<HashSet<SourceKey>> {
+    let Some((store, mailbox)) = ledger.lock().unwrap_or_else(|e| e.into_inner()).store() else {
+        return Ok(HashSet::new());
+    };
+    let fingerprints: Vec<Fingerprint> = messages.iter().map(|m| m.facts.fingerprint).collect();
+    let found = store
+        .call(move |db| {
+            fingerprints
+                .iter()
+                .map(|fp| db.find_by_fingerprint(&mailbox, fp))
+                .collect::<crate::state::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(state_error)?;
+    let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let mut matched = HashSet::new();
+    for (m, records) in messages.iter().zip(found) {
+        let old: Vec<FolderId> = l
+            .incarnations
+            .get(&m.key.folder)
+            .map(|v| {
+                v.iter()
+                    .filter(|(uv, _)| *uv != m.key.uidvalidity)
+                    .map(|(_, id)| *id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(p) = &l.persist else { break };
+        let Some(&to_folder) = p.folder_ids.get(&(m.key.folder.clone(), m.key.uidvalidity)) else {
+            continue;
+        };
+        let by_id: HashMap<FolderId, u32> = p
+            .folder_ids
+            .iter()
+            .map(|((_, uv), id)| (*id, *uv))
+            .collect();
+        // An old record not yet claimed by another message of this run.
+        let Some(record) = records.into_iter().find(|r| {
+            old.contains(&r.folder)
+                && by_id.get(&r.folder).is_some_and(|uv| {
+                    l.done.contains_key(&SourceKey {
+                        folder: m.key.folder.clone(),
+                        uidvalidity: *uv,
+                        uid: r.facts.uid,
+                    })
+                })
+        }) else {
+            continue;
+        };
+        let old_key = SourceKey {
+            folder: m.key.folder.clone(),
+            uidvalidity: by_id[&record.folder],
+            uid: record.facts.uid,
+        };
+        let info = l.done.remove(&old_key).expect("checked above");
+        l.done.insert(m.key.clone(), info);
+        if let Some(p) = &mut l.persist {
+            p.ops.push(crate::state::Op::Rekey {
+                from_folder: record.folder,
+                from_uid: record.facts.uid,
+                to_folder,
+                to_uid: m.key.uid,
+            });
+        }
+        l.rematched += 1;
+        matched.insert(m.key.clone());
+    }
+    Ok(matched)
 }
 
 /// Numbers the source folders `folders` (wire name, UIDVALIDITY) in the ledger's store, if it

@@ -467,6 +467,14 @@ async fn run(
             rewrite: rewrite.clone(),
             shutdown: options.shutdown.clone(),
             ledger: ledger.clone(),
+            rematch: Arc::new(
+                source_folders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (name, uv))| lock(ledger).needs_rematch(name, *uv))
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
             source_folders: Arc::new(source_folders),
         };
         let routing = Routing {
@@ -564,6 +572,7 @@ async fn run(
             new_messages: l.done_count().saturating_sub(l.done_before_this_run()),
             flags_updated: flags.updated,
             flags_without_destination_uid: flags.unknown_uid,
+            rematched_after_uidvalidity_change: l.rematched(),
         })
     };
     Ok(MailboxReport {

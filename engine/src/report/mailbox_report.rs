@@ -136,6 +136,9 @@ pub struct Incremental {
     /// Messages whose flags changed but could not be set: the destination UID is unknown (a
     /// server without UIDPLUS).
     pub flags_without_destination_uid: u64,
+    /// Messages of a source folder whose UIDVALIDITY changed, recognised by content as copied
+    /// already (re-keyed, not copied again).
+    pub rematched_after_uidvalidity_change: u64,
 }
 
 /// The messages a stopped mailbox did not copy. The copy is newest first, so these are the
