@@ -91,9 +91,12 @@ pub async fn copy_mailbox(
     let (status, leftover) = match &report.outcome {
         MailboxOutcome::Completed => (StoreStatus::Synced, None),
         MailboxOutcome::Stopped(reason) => {
-            let why = match reason.starts_with("destination full") {
-                true => StopReason::DestinationFull,
-                false => StopReason::Operator,
+            let why = if reason.starts_with("destination full") {
+                StopReason::DestinationFull
+            } else if reason.starts_with("credentials rejected") {
+                StopReason::CredentialsRejected
+            } else {
+                StopReason::Operator
             };
             let leftover = report.left.as_ref().map(|l| Leftover {
                 messages: l.messages,
@@ -230,6 +233,7 @@ pub async fn plan_mailbox_folders(
         compress: CompressMode::Off,
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
+        logins: options.login_guard(),
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
@@ -322,6 +326,7 @@ async fn run(
         compress: options.compress,
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
+        logins: options.login_guard(),
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
@@ -607,10 +612,12 @@ async fn note_dest_uidnext(
 }
 
 /// How a mailbox that `e` ended is reported: stopped, for what a rerun continues once dealt
-/// with (a full destination, a stop request), else failed.
+/// with (a full destination, a stop request, credentials to correct), else failed.
 fn outcome_of(e: &Error) -> MailboxOutcome {
     match e {
         e if e.is_over_quota() => MailboxOutcome::Stopped(format!("destination full: {e}")),
+        // The text starts "credentials rejected".
+        e if e.is_credentials_rejected() => MailboxOutcome::Stopped(e.to_string()),
         Error::Interrupted { .. } => MailboxOutcome::Stopped(e.to_string()),
         e => MailboxOutcome::Failed(e.to_string()),
     }
