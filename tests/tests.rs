@@ -8,6 +8,7 @@ mod copy_mock;
 mod dovecot_fixture;
 mod filters;
 mod interrupt;
+mod lockout;
 mod plan;
 mod plan_validation;
 mod quota;

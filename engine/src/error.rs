@@ -155,15 +155,6 @@ impl Error {
 }
 
 impl Error {
-    /// Whether the mailbox's credentials were refused, by the server or by the lockout guard
-    /// after earlier refusals: fixed by the operator, never by retrying.
-    pub fn is_credentials_rejected(&self) -> bool {
-        matches!(
-            self,
-            Error::AuthRejected { .. } | Error::LoginLimitReached { .. }
-        )
-    }
-
     /// Whether the server refused because the account is full: the `[OVERQUOTA]` response code
     /// (RFC 5530), or a NO whose text speaks of quota (older servers). Stops the mailbox, not
     /// the run: the copy is newest first, so the newest mail is there.

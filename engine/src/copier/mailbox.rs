@@ -91,12 +91,9 @@ pub async fn copy_mailbox(
     let (status, leftover) = match &report.outcome {
         MailboxOutcome::Completed => (StoreStatus::Synced, None),
         MailboxOutcome::Stopped(reason) => {
-            let why = if reason.starts_with("destination full") {
-                StopReason::DestinationFull
-            } else if reason.starts_with("credentials rejected") {
-                StopReason::CredentialsRejected
-            } else {
-                StopReason::Operator
+            let why = match reason.starts_with("destination full") {
+                true => StopReason::DestinationFull,
+                false => StopReason::Operator,
             };
             let leftover = report.left.as_ref().map(|l| Leftover {
                 messages: l.messages,
@@ -108,6 +105,11 @@ pub async fn copy_mailbox(
                     .map(|d| d.with_timezone(&chrono::Utc)),
             });
             (StoreStatus::Stopped(why), leftover)
+        }
+        // The report keeps "failed" for rejected credentials (the text starts "credentials
+        // rejected"); the store's status is the seed's "Stopped: credentials rejected".
+        MailboxOutcome::Failed(reason) if reason.starts_with("credentials rejected") => {
+            (StoreStatus::Stopped(StopReason::CredentialsRejected), None)
         }
         MailboxOutcome::Failed(reason) => (StoreStatus::Failed(reason.clone()), None),
     };
@@ -612,12 +614,10 @@ async fn note_dest_uidnext(
 }
 
 /// How a mailbox that `e` ended is reported: stopped, for what a rerun continues once dealt
-/// with (a full destination, a stop request, credentials to correct), else failed.
+/// with (a full destination, a stop request), else failed.
 fn outcome_of(e: &Error) -> MailboxOutcome {
     match e {
         e if e.is_over_quota() => MailboxOutcome::Stopped(format!("destination full: {e}")),
-        // The text starts "credentials rejected".
-        e if e.is_credentials_rejected() => MailboxOutcome::Stopped(e.to_string()),
         Error::Interrupted { .. } => MailboxOutcome::Stopped(e.to_string()),
         e => MailboxOutcome::Failed(e.to_string()),
     }
