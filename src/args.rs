@@ -147,6 +147,12 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub no_state: bool,
 
+    /// Failed logins allowed per account and server within 15 minutes, counted in the --state
+    /// file across runs (servers lock an account after a few, the seed after 5); past it the
+    /// mailbox stops as "credentials rejected" without trying again.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_failed_logins: u32,
+
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -18,7 +18,7 @@ use crate::settings::{
 use anyhow::Context;
 use cutover_engine::copier::assess::{destination_limits, inventory_mailbox};
 use cutover_engine::imap::quota::StorageQuota;
-use cutover_engine::imap::{ConnectOptions, TlsClient};
+use cutover_engine::imap::{ConnectOptions, LoginGuard, LoginLimit, TlsClient};
 use cutover_engine::plan::assessment::{assess, parse_size, DestLimits, MailboxAssessment};
 use cutover_engine::{Account, Auth, CompressMode, CopyOptions, TlsConfig};
 use std::path::PathBuf;
@@ -88,6 +88,19 @@ pub struct AssessArgs {
     /// Allow imap+plain:// (cleartext) servers: passwords cross the wire unencrypted.
     #[arg(long)]
     pub allow_plaintext: bool,
+
+    /// The checkpoint file of `cutover migrate`, where failed logins are counted across runs
+    /// (nothing else is written to it by an assessment).
+    #[arg(long, value_name = "FILE", default_value = "cutover-state.sqlite")]
+    pub state: PathBuf,
+
+    /// Keep no checkpoint file: failed logins are counted for this run only.
+    #[arg(long)]
+    pub no_state: bool,
+
+    /// Failed logins allowed per account and server within 15 minutes, as for `cutover migrate`.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_failed_logins: u32,
 }
 
 /// One mailbox to assess.
@@ -120,6 +133,10 @@ pub struct AssessSettings {
     pub max_message_size: Option<u64>,
     /// Where to write the JSON.
     pub json: Option<PathBuf>,
+    /// Where failed logins are counted, unless `--no-state`.
+    pub state: Option<PathBuf>,
+    /// `--max-failed-logins` per 15 minutes.
+    pub login_limit: LoginLimit,
 }
 
 impl AssessSettings {
@@ -175,6 +192,9 @@ impl AssessSettings {
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
         }
+        if args.max_failed_logins == 0 {
+            problems.push("--max-failed-logins must be at least 1".into());
+        }
 
         let origin = args.users.display().to_string();
         let rows = read_mailbox_list(&args.users, &mut problems);
@@ -217,6 +237,11 @@ impl AssessSettings {
             dest_quota,
             max_message_size,
             json: args.json.clone(),
+            state: (!args.no_state).then(|| args.state.clone()),
+            login_limit: LoginLimit {
+                max_failed: args.max_failed_logins,
+                ..LoginLimit::default()
+            },
         })
     }
 }
@@ -227,11 +252,22 @@ pub async fn run(settings: AssessSettings) -> anyhow::Result<bool> {
         eprintln!("{DANGER_WARNING}");
     }
     let tls = TlsClient::new(&settings.tls).context("cannot set up TLS")?;
+    let store = match &settings.state {
+        None => None,
+        Some(path) => Some(
+            cutover_engine::state::StateStore::open(path)
+                .await
+                .map_err(|e| BadInput {
+                    problems: vec![format!("--state: {e}")],
+                })?,
+        ),
+    };
     let opts = Arc::new(ConnectOptions {
         tls,
         compress: CompressMode::Auto,
         compress_min_rtt: CopyOptions::default().compress_min_rtt,
         timeout: CopyOptions::default().io_timeout,
+        logins: LoginGuard::new(settings.login_limit, store),
     });
     let flags = Arc::new(FlagLimits {
         quota: settings.dest_quota,

@@ -110,6 +110,11 @@ impl MigrateSettings {
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());
         }
+        match (args.max_failed_logins, options.as_mut()) {
+            (0, _) => problems.push("--max-failed-logins must be at least 1".into()),
+            (n, Some(options)) => options.login_limit.max_failed = n,
+            (_, None) => {}
+        }
 
         let origin = args.users.display().to_string();
         let rows = read_mailbox_list(&args.users, &mut problems);

@@ -9,6 +9,7 @@ mod dovecot_fixture;
 mod filters;
 mod incremental;
 mod interrupt;
+mod lockout;
 mod plan;
 mod plan_validation;
 mod quota;

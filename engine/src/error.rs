@@ -35,7 +35,7 @@ pub enum Error {
         message: String,
     },
     /// The server refused the credentials. Never retried: accounts lock out (guide 3.4.2.3).
-    #[error("{server}: login as {identity} rejected: {message}")]
+    #[error("credentials rejected for {identity} at {server}: {message}")]
     AuthRejected {
         /// The server.
         server: String,
@@ -43,6 +43,25 @@ pub enum Error {
         identity: String,
         /// The server's text.
         message: String,
+    },
+    /// Too many logins of this account failed lately: no attempt was made, so that the server
+    /// does not lock the account ([`crate::imap::LoginGuard`]).
+    #[error(
+        "credentials rejected for {identity} at {server}: {failed} failed logins in the last \
+         {window_minutes} minutes; not trying again before {} UTC to avoid the server's lockout",
+        .until.format("%H:%M")
+    )]
+    LoginLimitReached {
+        /// The server.
+        server: String,
+        /// The login identity (never the password).
+        identity: String,
+        /// Failed logins counted within the window.
+        failed: u32,
+        /// The window, in minutes.
+        window_minutes: i64,
+        /// When the account may be tried again (rounded up to the minute).
+        until: chrono::DateTime<chrono::Utc>,
     },
     /// The server lacks something we need (STARTTLS, a SASL mechanism).
     #[error("{server}: {message}")]
@@ -109,6 +128,7 @@ impl Error {
             Error::Protocol { .. } => Disposition::Retry,
             Error::Tls { .. }
             | Error::AuthRejected { .. }
+            | Error::LoginLimitReached { .. }
             | Error::Unsupported { .. }
             | Error::Interrupted { .. }
             | Error::State { .. }

@@ -1,6 +1,6 @@
 //! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
 
-use crate::imap::{Auth, Endpoint};
+use crate::imap::{Auth, Endpoint, LoginAttempts, LoginGuard, LoginLimit};
 use crate::plan::folder_filter::FolderFilter;
 use crate::plan::message_filter::MessageFilter;
 use crate::transform::address_rewrite::AddressRewriter;
@@ -133,6 +133,25 @@ pub struct CopyOptions {
     /// sent, the APPENDs in flight are answered and booked, connections log out, and each
     /// mailbox ends as stopped with what is left. Mailboxes not started yet do not start.
     pub shutdown: CancellationToken,
+    /// Failed logins allowed per account (login identity and server) within a window (default
+    /// 2 per 15 minutes, under the seed's lockout at 5): counted in [`CopyOptions::state`] when
+    /// there is one, so across runs and processes, else for this run. Past it a mailbox stops
+    /// as "credentials rejected" without contacting the server.
+    pub login_limit: LoginLimit,
+    /// The run's logins in this process: whose turn it is per account, and the count when there
+    /// is no state store. Cloning shares it.
+    pub login_attempts: LoginAttempts,
+}
+
+impl CopyOptions {
+    /// The guard every login of the run goes through (see [`LoginGuard`]).
+    pub fn login_guard(&self) -> LoginGuard {
+        LoginGuard::sharing(
+            self.login_limit,
+            self.state.clone(),
+            self.login_attempts.clone(),
+        )
+    }
 }
 
 impl Default for CopyOptions {
@@ -158,6 +177,8 @@ impl Default for CopyOptions {
             state: None,
             reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
+            login_limit: LoginLimit::default(),
+            login_attempts: LoginAttempts::default(),
         }
     }
 }

@@ -106,6 +106,11 @@ pub async fn copy_mailbox(
             });
             (StoreStatus::Stopped(why), leftover)
         }
+        // The report keeps "failed" for rejected credentials (the text starts "credentials
+        // rejected"); the store's status is the seed's "Stopped: credentials rejected".
+        MailboxOutcome::Failed(reason) if reason.starts_with("credentials rejected") => {
+            (StoreStatus::Stopped(StopReason::CredentialsRejected), None)
+        }
         MailboxOutcome::Failed(reason) => (StoreStatus::Failed(reason.clone()), None),
     };
     record_status(&ledger, status, leftover).await;
@@ -230,6 +235,7 @@ pub async fn plan_mailbox_folders(
         compress: CompressMode::Off,
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
+        logins: options.login_guard(),
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
@@ -322,6 +328,7 @@ async fn run(
         compress: options.compress,
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
+        logins: options.login_guard(),
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;

@@ -1,11 +1,13 @@
 //! Opening a logged-in session: TCP, implicit TLS or STARTTLS, login, capabilities, COMPRESS.
 //!
 //! Every network step races the I/O timeout. A rejected login is reported as
-//! [`Error::AuthRejected`] and never retried here: accounts lock out after a few failures.
+//! [`Error::AuthRejected`] and never retried here: accounts lock out after a few failures, so
+//! every login goes through the run's [`LoginGuard`].
 
 use super::auth::Auth;
 use super::capabilities::Capabilities;
 use super::endpoint::{Endpoint, Security};
+use super::login_guard::LoginGuard;
 use super::tls::TlsConfig;
 use super::transport::{Io, Transport};
 use crate::copier::{Account, CompressMode};
@@ -44,6 +46,8 @@ pub struct ConnectOptions {
     pub compress_min_rtt: Duration,
     /// Limit on each network step.
     pub timeout: Duration,
+    /// Counts login attempts and refuses them past the failed-login limit.
+    pub logins: LoginGuard,
 }
 
 /// Runs `fut` under the timeout, naming `context` if it expires.
@@ -363,12 +367,15 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
             }
         }
     }
-    let mut session = timed(
-        t,
-        || format!("{server}: login"),
-        login(client, &account.auth, &server),
-    )
-    .await?;
+    let auth = account.auth.clone();
+    let identity = auth.login_identity().to_string();
+    let at = server.clone();
+    let mut session = opts
+        .logins
+        .login(&identity, &server, async move {
+            timed(t, || format!("{at}: login"), login(client, &auth, &at)).await
+        })
+        .await?;
 
     let started = Instant::now();
     let caps = timed(t, || format!("{server}: CAPABILITY"), async {

@@ -1,4 +1,5 @@
-//! IMAP connections: addresses, TLS, STARTTLS, COMPRESS, login methods, folder names, quotas,
+//! IMAP connections: addresses, TLS, STARTTLS, COMPRESS, login methods and the lockout guard,
+//! folder names, quotas,
 //! and the pipelined APPEND path that async-imap does not have.
 
 mod append_framing;
@@ -8,6 +9,7 @@ mod capabilities;
 pub mod command;
 mod connect;
 mod endpoint;
+mod login_guard;
 pub mod mutf7;
 pub mod quota;
 mod tls;
@@ -22,5 +24,6 @@ pub use capabilities::Capabilities;
 pub use connect::{connect, ConnectOptions, Connection, Session, TlsClient};
 pub(crate) use connect::{imap_err, timed};
 pub use endpoint::{Endpoint, EndpointError, Security};
+pub use login_guard::{LoginAttempts, LoginGuard, LoginLimit};
 pub use tls::TlsConfig;
 pub use transport::{Io, Transport, WireCounters};

@@ -6,10 +6,10 @@
 //! attempt never reported (a crash mid-login) stays counted as failed, since the server may have
 //! counted it.
 
-use super::db::{ms, StateDb};
+use super::db::{from_ms, ms, StateDb};
 use super::error::{sql, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 /// Failed attempts older than this are deleted when new ones are recorded.
 const KEEP: Duration = Duration::days(1);
@@ -19,6 +19,21 @@ const KEEP: Duration = Duration::days(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "report a successful login, or it stays counted as a failure"]
 pub struct LoginReservation(i64);
+
+/// The answer of [`StateDb::reserve_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a refused attempt must not be made"]
+pub enum LoginAttempt {
+    /// Counted: make the attempt, then report a success.
+    Reserved(LoginReservation),
+    /// Not now: `failed` attempts (failed, in flight, or lost in a crash) are within the window.
+    Refused {
+        /// Attempts counted within the window.
+        failed: u32,
+        /// When enough of them leave the window for one more attempt.
+        until: DateTime<Utc>,
+    },
+}
 
 impl StateDb {
     /// Records a failed login of `account` at `at`.
@@ -37,24 +52,37 @@ impl StateDb {
     }
 
     /// Counts a login attempt of `account` at `at` before it is made, if fewer than `max` failed
-    /// (or are still in flight) within `window` before `at`; `None` means do not try now.
+    /// (or are still in flight) within `window` before `at`; else says when one may be made.
     pub fn reserve_login(
         &mut self,
         account: &str,
         at: DateTime<Utc>,
         max: u32,
         window: Duration,
-    ) -> Result<Option<LoginReservation>> {
+    ) -> Result<LoginAttempt> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("reserving a login"))?;
-        if count(&tx, account, at - window)? >= max {
-            return Ok(None);
+        let failed = count(&tx, account, at - window)?;
+        if failed >= max {
+            // The attempt whose expiry leaves max - 1 in the window: the max-th newest.
+            // None only with max = 0, which never allows an attempt.
+            let nth: Option<i64> = tx
+                .query_row(
+                    "SELECT at FROM login_attempt WHERE account = ?1 AND at >= ?2 \
+                     ORDER BY at DESC LIMIT 1 OFFSET ?3",
+                    params![account, ms(at - window), i64::from(max.max(1) - 1)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql("reserving a login"))?;
+            let until = nth.map_or(at, |nth| from_ms(nth) + window);
+            return Ok(LoginAttempt::Refused { failed, until });
         }
         let id = insert_attempt(&tx, account, at)?;
         tx.commit().map_err(sql("reserving a login"))?;
-        Ok(Some(LoginReservation(id)))
+        Ok(LoginAttempt::Reserved(LoginReservation(id)))
     }
 
     /// The reserved attempt succeeded: it no longer counts.
@@ -92,7 +120,7 @@ fn count(conn: &rusqlite::Connection, account: &str, since: DateTime<Utc>) -> Re
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{open_temp, t};
-    use super::super::StateDb;
+    use super::super::{LoginAttempt, StateDb};
     use chrono::Duration;
 
     #[test]
@@ -113,17 +141,28 @@ mod tests {
     fn reservations_cap_attempts_and_successes_do_not_count() {
         let (_dir, _path, mut db) = open_temp();
         let window = Duration::minutes(15);
-        let ok = db.reserve_login("joe", t(0), 2, window).unwrap().unwrap();
+        let reserved = |a: LoginAttempt| match a {
+            LoginAttempt::Reserved(r) => r,
+            refused => panic!("{refused:?}"),
+        };
+        let ok = reserved(db.reserve_login("joe", t(0), 2, window).unwrap());
         db.login_succeeded(ok).unwrap();
-        // Two attempts in flight (or failed, or lost in a crash): the third must wait.
-        let _a = db.reserve_login("joe", t(1), 2, window).unwrap().unwrap();
-        let _b = db.reserve_login("joe", t(2), 2, window).unwrap().unwrap();
-        assert_eq!(db.reserve_login("joe", t(3), 2, window).unwrap(), None);
-        assert!(db.reserve_login("jane", t(3), 2, window).unwrap().is_some());
+        // Two attempts in flight (or failed, or lost in a crash): the third must wait until the
+        // older of the two leaves the window.
+        let _a = reserved(db.reserve_login("joe", t(1), 2, window).unwrap());
+        let _b = reserved(db.reserve_login("joe", t(2), 2, window).unwrap());
+        assert_eq!(
+            db.reserve_login("joe", t(3), 2, window).unwrap(),
+            LoginAttempt::Refused {
+                failed: 2,
+                until: t(1) + window
+            }
+        );
+        let _ = reserved(db.reserve_login("jane", t(3), 2, window).unwrap());
         // After the window the account may be tried again.
-        assert!(db
-            .reserve_login("joe", t(2 + 15 * 60 + 1), 2, window)
-            .unwrap()
-            .is_some());
+        let _ = reserved(
+            db.reserve_login("joe", t(2 + 15 * 60 + 1), 2, window)
+                .unwrap(),
+        );
     }
 }

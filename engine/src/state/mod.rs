@@ -51,7 +51,7 @@ mod test_support;
 pub use db::StateDb;
 pub use error::{Error, Result};
 pub use fingerprint::{Fingerprint, MessageIdHash};
-pub use logins::LoginReservation;
+pub use logins::{LoginAttempt, LoginReservation};
 pub use mailboxes::{BatchState, Leftover, MailboxState};
 pub use messages::CopiedTotals;
 pub use record::{
