@@ -33,6 +33,9 @@ pub enum Command {
     Plan(crate::plan_cmd::PlanArgs),
     /// Show the built-in folder map (the TOML form `--folder-map` also reads).
     FolderMap(FolderMapArgs),
+    /// Show every batch and mailbox of a state file: status, what was copied, last synced, what
+    /// is left. Read-only: safe while a migration runs.
+    Status(crate::status_cmd::StatusArgs),
 }
 
 /// Flags of `cutover migrate`.
