@@ -150,6 +150,22 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub no_state: bool,
 
+    /// The batch these mailboxes belong to, in the state file (default: the mailbox list's file
+    /// name without its extension). Its settings are recorded on its first run.
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<String>,
+
+    /// Run the final pass: copy what is still missing, then mark each mailbox whose pass ended
+    /// cleanly Completed, and the batch Completed when all are. Completed mailboxes are not
+    /// copied again by later runs (see --reopen).
+    #[arg(long)]
+    pub complete: bool,
+
+    /// Copy Completed mailboxes of the list again (mail that arrived after the cutover); without
+    /// it they are skipped.
+    #[arg(long)]
+    pub reopen: bool,
+
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

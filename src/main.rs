@@ -6,6 +6,7 @@
 mod args;
 mod assess;
 mod assess_table;
+mod batch_lifecycle;
 mod bench;
 mod demo;
 mod migrate;
