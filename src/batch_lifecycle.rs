@@ -111,6 +111,8 @@ pub struct Begun {
     pub jobs: Vec<MailboxJob>,
     /// The list identities of Completed mailboxes this pass skips.
     pub skipped: Vec<String>,
+    /// The batch's status when the pass starts (what it stays when there is nothing to run).
+    pub status: Status,
 }
 
 /// Why a pass cannot start: said to the operator as bad input (nothing was started).
@@ -172,6 +174,7 @@ fn begin_blocking(
         return Ok(Ok(Begun {
             jobs: Vec::new(),
             skipped,
+            status: batch.status,
         }));
     }
     if batch.status == Status::Completed {
@@ -194,10 +197,11 @@ fn begin_blocking(
         true => Status::Completing,
         false => Status::Syncing,
     };
-    db.set_batch_status(&plan.name, running, now)?;
+    db.set_batch_status(&plan.name, running.clone(), now)?;
     Ok(Ok(Begun {
         jobs: run.into_iter().map(|(job, _)| job).collect(),
         skipped,
+        status: running,
     }))
 }
 

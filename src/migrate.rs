@@ -6,7 +6,6 @@ use crate::progress_ui::{Display, ProgressUi};
 use crate::settings::{BadInput, MigrateSettings};
 use crate::{report_file, summary};
 use cutover_engine::imap::TlsClient;
-use cutover_engine::state::Status;
 use cutover_engine::{plan_mailbox_folders, run_batch, BatchReport};
 use std::path::Path;
 
@@ -76,13 +75,10 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
             )?;
             settings.jobs = begun.jobs;
             if settings.jobs.is_empty() {
-                println!(
-                    "batch {}: every mailbox of the list is completed; nothing to do",
-                    plan.name
-                );
+                println!("every mailbox of the list is completed: nothing to copy");
                 print!(
                     "{}",
-                    batch_lifecycle::render_end(&plan, &Status::Completed, &begun.skipped)
+                    batch_lifecycle::render_end(&plan, &begun.status, &begun.skipped)
                 );
                 return Ok(true);
             }
