@@ -33,6 +33,9 @@ pub enum Command {
     Plan(crate::plan_cmd::PlanArgs),
     /// Show the built-in folder map (the TOML form `--folder-map` also reads).
     FolderMap(FolderMapArgs),
+    /// Show every batch and mailbox of a state file: status, what was copied, last synced, what
+    /// is left. Read-only: safe while a migration runs.
+    Status(crate::status_cmd::StatusArgs),
 }
 
 /// Flags of `cutover migrate`.
@@ -152,6 +155,22 @@ pub struct MigrateArgs {
     /// mailbox stops as "credentials rejected" without trying again.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub max_failed_logins: u32,
+
+    /// The batch these mailboxes belong to, in the state file (default: the mailbox list's file
+    /// name without its extension). Its settings are recorded on its first run.
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<String>,
+
+    /// Run the final pass: copy what is still missing, then mark each mailbox whose pass ended
+    /// cleanly Completed, and the batch Completed when all are. Completed mailboxes are not
+    /// copied again by later runs (see --reopen).
+    #[arg(long)]
+    pub complete: bool,
+
+    /// Copy Completed mailboxes of the list again (mail that arrived after the cutover); without
+    /// it they are skipped.
+    #[arg(long)]
+    pub reopen: bool,
 
     /// Log in to both sides, print where every folder would go, and change nothing.
     #[arg(long)]

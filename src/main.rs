@@ -1,11 +1,12 @@
 //! The `cutover` command: `migrate` moves the mailboxes of a CSV list, `demo` shows it on
 //! in-process servers, `assess` reads them beforehand, `bench` measures velocity against shaped
-//! mock servers. Exit status: 0 every message copied (or every mailbox assessed), 1 something
-//! was not, 2 bad input.
+//! mock servers, `status` shows the batches and mailboxes of a state file. Exit status: 0 every
+//! message copied (or every mailbox assessed), 1 something was not, 2 bad input.
 
 mod args;
 mod assess;
 mod assess_table;
+mod batch_lifecycle;
 mod bench;
 mod demo;
 mod migrate;
@@ -13,6 +14,8 @@ mod plan_cmd;
 mod progress_ui;
 mod report_file;
 mod settings;
+mod status_cmd;
+mod status_table;
 mod summary;
 
 use args::{Cli, Command};
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Status(args) => status_cmd::run(&args),
         Command::FolderMap(_) => {
             print!(
                 "{}",

@@ -1,8 +1,9 @@
 //! `cutover migrate`: runs the batch with the engine, shows progress, prints the summary, writes
 //! the report, and turns the outcome into the exit status.
 
+use crate::batch_lifecycle::{self, Refused};
 use crate::progress_ui::{Display, ProgressUi};
-use crate::settings::MigrateSettings;
+use crate::settings::{BadInput, MigrateSettings};
 use crate::{report_file, summary};
 use cutover_engine::imap::TlsClient;
 use cutover_engine::{plan_mailbox_folders, run_batch, BatchReport};
@@ -58,14 +59,34 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
         return dry_run(&settings).await;
     }
     let mut settings = settings;
+    let mut batch = None;
     if let Some(path) = &settings.state {
         let store = cutover_engine::state::StateStore::open(path)
             .await
-            .map_err(|e| crate::settings::BadInput {
+            .map_err(|e| BadInput {
                 problems: vec![format!("--state: {e}")],
             })?;
+        if let Some(plan) = settings.batch.take() {
+            let jobs = std::mem::take(&mut settings.jobs);
+            let begun = batch_lifecycle::begin(&store, &plan, jobs).await?.map_err(
+                |Refused(problem)| BadInput {
+                    problems: vec![problem],
+                },
+            )?;
+            settings.jobs = begun.jobs;
+            if settings.jobs.is_empty() {
+                println!("every mailbox of the list is completed: nothing to copy");
+                print!(
+                    "{}",
+                    batch_lifecycle::render_end(&plan, &begun.status, &begun.skipped)
+                );
+                return Ok(true);
+            }
+            batch = Some((plan, begun.skipped));
+        }
         settings.options.state = Some(store);
     }
+    let store = settings.options.state.clone();
     let shutdown = settings.options.shutdown.clone();
     stop_on_ctrl_c(shutdown.clone());
     let ui = ProgressUi::new(Display::detect(settings.quiet), settings.jobs.len());
@@ -84,6 +105,10 @@ pub async fn run(settings: MigrateSettings) -> anyhow::Result<bool> {
     .await;
     ui.finish();
     finish(&report, settings.report.as_deref())?;
+    if let (Some((plan, skipped)), Some(store)) = (&batch, &store) {
+        let status = batch_lifecycle::end(store, plan, shutdown.is_cancelled()).await?;
+        print!("{}", batch_lifecycle::render_end(plan, &status, skipped));
+    }
     if shutdown.is_cancelled() {
         return Err(Interrupted.into());
     }

@@ -57,6 +57,8 @@ pub struct MigrateSettings {
     pub dry_run: bool,
     /// The checkpoint file, unless `--no-state`.
     pub state: Option<PathBuf>,
+    /// The batch in the state file (`None` with `--no-state`).
+    pub batch: Option<crate::batch_lifecycle::BatchPlan>,
 }
 
 impl MigrateSettings {
@@ -116,6 +118,14 @@ impl MigrateSettings {
             (_, None) => {}
         }
 
+        let batch = crate::batch_lifecycle::BatchPlan::from_args(args)
+            .map_err(|p| problems.push(p))
+            .ok()
+            .flatten();
+        if let (Some(options), Some(batch)) = (options.as_mut(), &batch) {
+            options.final_pass = batch.final_pass;
+        }
+
         let origin = args.users.display().to_string();
         let rows = read_mailbox_list(&args.users, &mut problems);
         if let Some(options) = options.as_mut() {
@@ -168,6 +178,7 @@ impl MigrateSettings {
             quiet: args.quiet,
             dry_run: args.dry_run,
             state: (!args.no_state).then(|| args.state.clone()),
+            batch,
         })
     }
 }

@@ -14,4 +14,5 @@ mod plan;
 mod plan_validation;
 mod quota;
 mod resume;
+mod status;
 mod transforms;

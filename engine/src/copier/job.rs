@@ -125,6 +125,10 @@ pub struct CopyOptions {
     /// so a rerun of the same batch skips the one and reconciles the other. `None` keeps the
     /// record in memory, for this run's reconnects only.
     pub state: Option<crate::state::StateStore>,
+    /// This is the final pass (`cutover migrate --complete`): the mailbox's status in the store
+    /// goes to Completing when the pass starts and Completed when it ends cleanly, instead of
+    /// Syncing and Synced. The copy itself is the same (default `false`).
+    pub final_pass: bool,
     /// First pause before a mailbox reconnects after a dropped connection or a refusal for now
     /// (default 1 s); doubled per attempt in a row that stores nothing, up to a minute, unless
     /// the server suggests its own backoff.
@@ -175,6 +179,7 @@ impl Default for CopyOptions {
             message_filter: MessageFilter::default(),
             address_rewriter: None,
             state: None,
+            final_pass: false,
             reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
             login_limit: LoginLimit::default(),

@@ -82,14 +82,18 @@ pub async fn copy_mailbox(
     };
     tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "checkpoints loaded");
     let ledger = Arc::new(std::sync::Mutex::new(ledger));
-    record_status(&ledger, StoreStatus::Syncing, None).await;
+    let (running, synced) = match options.final_pass {
+        false => (StoreStatus::Syncing, StoreStatus::Synced),
+        true => (StoreStatus::Completing, StoreStatus::Completed),
+    };
+    record_status(&ledger, running, None).await;
     let report = attempts(job, options, tls, budget, &state, started, &ledger).await;
     // What is buffered (done, cancelled) is committed before the mailbox is reported.
     if let Err(e) = flush(&ledger).await {
         tracing::warn!(mailbox = %job.id, error = %e, "could not commit the last records");
     }
     let (status, leftover) = match &report.outcome {
-        MailboxOutcome::Completed => (StoreStatus::Synced, None),
+        MailboxOutcome::Completed => (synced, None),
         MailboxOutcome::Stopped(reason) => {
             let why = match reason.starts_with("destination full") {
                 true => StopReason::DestinationFull,

@@ -33,6 +33,17 @@ impl StateDb {
         })
     }
 
+    /// Opens the existing state file at `path` for reading only (`cutover status`): never
+    /// created, never migrated, never written, so it can be read while a run writes to it (WAL).
+    /// A missing file is an error naming the path.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        Ok(StateDb {
+            conn: schema::open_read_only(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The state file.
     pub fn path(&self) -> &Path {
         &self.path

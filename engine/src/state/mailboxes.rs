@@ -112,6 +112,58 @@ impl StateDb {
         tx.commit().map_err(sql("creating a batch"))
     }
 
+    /// Puts `mailboxes` (each created if new) into the existing batch `name`, moving them out of
+    /// any other batch; a mailbox already in it is left as it is.
+    pub fn add_to_batch(
+        &mut self,
+        name: &str,
+        mailboxes: &[&str],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("adding mailboxes to a batch"))?;
+        let batch_id: i64 = tx
+            .query_row("SELECT id FROM batch WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(sql("adding mailboxes to a batch"))?
+            .ok_or_else(|| Error::Unknown(format!("batch {name}")))?;
+        for mailbox in mailboxes {
+            tx.execute(
+                "INSERT INTO mailbox (name, batch_id, status, status_at)
+                 VALUES (?1, ?2, 'created', ?3)
+                 ON CONFLICT (name) DO UPDATE SET batch_id = excluded.batch_id",
+                params![mailbox, batch_id, ms(at)],
+            )
+            .map_err(sql("adding a mailbox to a batch"))?;
+        }
+        tx.commit().map_err(sql("adding mailboxes to a batch"))
+    }
+
+    /// Reopens a Completed batch, as [`StateDb::reopen_mailbox`] does a mailbox: it becomes
+    /// Syncing.
+    pub fn reopen_batch(&mut self, name: &str, at: DateTime<Utc>) -> Result<()> {
+        self.change_status("batch", name, Status::Syncing, None, at, true)
+    }
+
+    /// Every batch, by name.
+    pub fn batches(&self) -> Result<Vec<BatchState>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM batch ORDER BY name")
+            .map_err(sql("listing batches"))?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+            .map_err(sql("listing batches"))?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.extend(self.batch(&name)?);
+        }
+        Ok(out)
+    }
+
     /// Moves batch `name` to `to`, if [`check_transition`] allows it.
     pub fn set_batch_status(&mut self, name: &str, to: Status, at: DateTime<Utc>) -> Result<()> {
         self.change_status("batch", name, to, None, at, false)
@@ -387,5 +439,39 @@ mod tests {
             err.to_string().contains("no record of batch wave2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn mailboxes_join_an_existing_batch_and_batches_list_by_name() {
+        let (_dir, _path, mut db) = open_temp();
+        db.create_batch("wave2", "{}", &["a@x"], t(0)).unwrap();
+        db.create_batch("wave1", "{}", &[], t(0)).unwrap();
+        db.set_mailbox_status("a@x", Status::Syncing, None, t(1))
+            .unwrap();
+        db.add_to_batch("wave1", &["a@x", "b@x"], t(2)).unwrap();
+        let batches = db.batches().unwrap();
+        let names: Vec<&str> = batches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["wave1", "wave2"]);
+        assert_eq!(batches[0].mailboxes, ["a@x", "b@x"]);
+        assert!(batches[1].mailboxes.is_empty(), "a@x moved to wave1");
+        assert_eq!(
+            db.mailbox_state("a@x").unwrap().unwrap().status,
+            Status::Syncing,
+            "joining a batch keeps the status"
+        );
+        let err = db.add_to_batch("wave3", &["c@x"], t(3)).unwrap_err();
+        assert!(err.to_string().contains("batch wave3"), "{err}");
+    }
+
+    #[test]
+    fn a_completed_batch_reopens_only_explicitly() {
+        let (_dir, _path, mut db) = open_temp();
+        db.create_batch("wave1", "{}", &[], t(0)).unwrap();
+        for s in [Status::Completing, Status::Completed] {
+            db.set_batch_status("wave1", s, t(1)).unwrap();
+        }
+        assert!(db.set_batch_status("wave1", Status::Syncing, t(2)).is_err());
+        db.reopen_batch("wave1", t(3)).unwrap();
+        assert_eq!(db.batch("wave1").unwrap().unwrap().status, Status::Syncing);
     }
 }

@@ -59,5 +59,5 @@ pub use record::{
     RecordBatch, UidSet,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use status::{check_transition, Status, StopReason};
+pub use status::{batch_status, check_transition, Status, StopReason};
 pub use store::StateStore;

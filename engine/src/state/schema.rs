@@ -148,6 +148,38 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens an existing state file read-only, at exactly [`SCHEMA_VERSION`]: an older file would
+/// need the migration only a read-write open may run.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
+    let open_err = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // A run may be checkpointing the WAL for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(open_err)?;
+    let pragma = |name: &str| -> Result<i64> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(open_err)
+    };
+    let (version, app_id) = (pragma("user_version")?, pragma("application_id")?);
+    if app_id != APPLICATION_ID || version <= 0 {
+        return Err(Error::NotAStateFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if version != SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let open_err = |source| Error::Open {
         path: path.to_path_buf(),
@@ -253,5 +285,28 @@ mod tests {
         let missing_dir = dir.path().join("no/such/dir/state.db");
         let err = StateDb::open(&missing_dir).unwrap_err();
         assert!(err.to_string().contains("no/such/dir/state.db"), "{err}");
+    }
+
+    #[test]
+    fn read_only_opens_never_create_and_read_what_a_writer_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.sqlite");
+        let err = StateDb::open_read_only(&missing).unwrap_err();
+        assert!(err.to_string().contains("none.sqlite"), "{err}");
+        assert!(!missing.exists(), "a read-only open creates nothing");
+
+        let (_dir, path, mut writer) = open_temp();
+        writer
+            .set_mailbox_status(
+                "joe",
+                crate::state::Status::Syncing,
+                None,
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        // The writer stays open, as a running migration does.
+        let reader = StateDb::open_read_only(&path).unwrap();
+        assert_eq!(reader.mailboxes().unwrap().len(), 1);
+        assert!(reader.conn.execute_batch("CREATE TABLE t (x)").is_err());
     }
 }

@@ -10,6 +10,11 @@
 //! ```
 //! Syncing ─► Syncing and Completing ─► Completing are allowed: a run that crashed left that
 //! status behind, and the rerun resumes it.
+//!
+//! The final pass (`cutover migrate --complete`) may start from any status but Completed: it is
+//! a whole pass that copies whatever is missing, so a mailbox that stopped (destination full,
+//! Ctrl-C) or failed goes back to Completing when it is retried, as it goes back to Syncing on a
+//! plain rerun. Completed still follows only Completing, i.e. a final pass that ended cleanly.
 
 use std::fmt;
 
@@ -124,9 +129,54 @@ pub fn check_transition(from: &Status, to: &Status) -> bool {
         (_, Stopped(_) | Failed(_)) => true,
         (Created | Syncing | Synced | Stopped(_) | Failed(_), Syncing) => true,
         (Syncing, Synced) => true,
-        (Synced | Completing, Completing) => true,
+        (_, Completing) => true,
         (Completing, Completed) => true,
         _ => false,
+    }
+}
+
+/// A batch's status after a pass, from the statuses of its mailboxes (a mailbox skipped because
+/// it is Completed counts as Completed). The worst wins:
+/// 1. any mailbox Failed: the batch is Failed (how many, in words);
+/// 2. any mailbox Stopped: the batch is Stopped, for the operator's reason when that is every
+///    stopped mailbox's reason, else with how many stopped;
+/// 3. after a final pass (`final_pass`): Completed when every mailbox is Completed;
+/// 4. after a plain pass: Synced when every mailbox is Synced or Completed.
+///
+/// A mailbox left in any other status (a pass that could not record its end) makes the batch
+/// Stopped, saying how many did not finish: never Synced or Completed on a guess.
+pub fn batch_status(mailboxes: &[Status], final_pass: bool) -> Status {
+    let total = mailboxes.len();
+    let count = |f: fn(&Status) -> bool| mailboxes.iter().filter(|s| f(s)).count();
+    let of = |n: usize, what: &str| format!("{n} of {total} mailbox(es) {what}");
+    let failed = count(|s| matches!(s, Status::Failed(_)));
+    if failed > 0 {
+        return Status::Failed(of(failed, "failed"));
+    }
+    let stopped = count(|s| matches!(s, Status::Stopped(_)));
+    let by_operator = count(|s| matches!(s, Status::Stopped(StopReason::Operator)));
+    if stopped > 0 && stopped == by_operator {
+        return Status::Stopped(StopReason::Operator);
+    }
+    if stopped > 0 {
+        return Status::Stopped(StopReason::Other(of(stopped, "stopped")));
+    }
+    let (done, target, what): (fn(&Status) -> bool, _, _) = if final_pass {
+        (
+            |s| matches!(s, Status::Completed),
+            Status::Completed,
+            "not completed",
+        )
+    } else {
+        (
+            |s| matches!(s, Status::Synced | Status::Completed),
+            Status::Synced,
+            "not synced",
+        )
+    };
+    match total - count(done) {
+        0 => target,
+        n => Status::Stopped(StopReason::Other(of(n, what))),
     }
 }
 
@@ -171,6 +221,23 @@ mod tests {
     }
 
     #[test]
+    fn a_final_pass_starts_from_anything_but_completed() {
+        for from in [
+            Created,
+            Syncing,
+            Synced,
+            Completing,
+            Stopped(StopReason::DestinationFull),
+            Failed("x".into()),
+        ] {
+            assert!(check_transition(&from, &Completing), "{from:?}");
+        }
+        assert!(!check_transition(&Completed, &Completing));
+        assert!(!check_transition(&Completing, &Synced));
+        assert!(!check_transition(&Completing, &Syncing));
+    }
+
+    #[test]
     fn status_columns_round_trip() {
         for status in [
             Created,
@@ -183,5 +250,37 @@ mod tests {
             assert_eq!(back, Some(status));
         }
         assert_eq!(Status::from_columns("paused", None), None);
+    }
+
+    #[test]
+    fn a_batch_is_as_bad_as_its_worst_mailbox() {
+        let full = || Stopped(StopReason::DestinationFull);
+        assert_eq!(batch_status(&[Synced, Synced], false), Synced);
+        assert_eq!(batch_status(&[Synced, Completed], false), Synced);
+        assert_eq!(batch_status(&[Completed, Completed], true), Completed);
+        assert_eq!(
+            batch_status(&[Synced, full(), Failed("boom".into())], false),
+            Failed("1 of 3 mailbox(es) failed".into())
+        );
+        assert_eq!(
+            batch_status(&[Completed, full()], true),
+            Stopped(StopReason::Other("1 of 2 mailbox(es) stopped".into()))
+        );
+        assert_eq!(
+            batch_status(&[Synced, Stopped(StopReason::Operator)], false),
+            Stopped(StopReason::Operator)
+        );
+    }
+
+    #[test]
+    fn a_batch_is_never_done_on_a_guess() {
+        assert_eq!(
+            batch_status(&[Completed, Synced], true),
+            Stopped(StopReason::Other("1 of 2 mailbox(es) not completed".into()))
+        );
+        assert_eq!(
+            batch_status(&[Synced, Syncing], false),
+            Stopped(StopReason::Other("1 of 2 mailbox(es) not synced".into()))
+        );
     }
 }
