@@ -146,6 +146,12 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE", default_value = "cutover-state.sqlite")]
     pub state: PathBuf,
 
+    /// Adopt mail the destination already holds (copied earlier by another tool): a message
+    /// whose Message-ID and size match one in its destination folder is recorded as copied
+    /// instead of appended again.
+    #[arg(long)]
+    pub adopt_existing: bool,
+
     /// Keep no checkpoint file: a rerun copies everything again.
     #[arg(long)]
     pub no_state: bool,

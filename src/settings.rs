@@ -108,6 +108,7 @@ impl MigrateSettings {
                 Ok(filter) => options.message_filter = filter,
                 Err(p) => problems.extend(p),
             }
+            options.adopt_existing = args.adopt_existing;
         }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());

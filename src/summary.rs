@@ -122,6 +122,13 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         );
     }
 
+    let adopted: u64 = report.mailboxes.iter().map(|m| m.adopted).sum();
+    if adopted > 0 {
+        let _ = writeln!(
+            out,
+            "adopted: {adopted} messages were at the destination already and were not copied again"
+        );
+    }
     let passes: Vec<_> = report
         .mailboxes
         .iter()

@@ -234,3 +234,118 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
         "{stdout}"
     );
 }
+
+#[test]
+fn mail_another_tool_copied_is_adopted_not_duplicated() {
+    let ca = TestCa::new().unwrap();
+    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
+    let source = Dovecot::start(
+        DovecotConfig {
+            users: vec![("max".into(), PASSWORD.into())],
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("source dovecot");
+    let dest = Dovecot::start(
+        DovecotConfig {
+            users: vec![("max".into(), "unused".into())],
+            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
+            ..DovecotConfig::default()
+        },
+        &cert,
+    )
+    .expect("dest dovecot");
+    let ca_pem = ca.ca_pem();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mail: Vec<SeedMessage> = (0..50).map(message).collect();
+    let unrelated = SeedMessage {
+        body: b"Subject: only here\r\nMessage-ID: <only@dest>\r\n\r\nx\r\n".to_vec(),
+        ..message(999)
+    };
+    let dest_login = || {
+        imap_account::login(
+            "127.0.0.1",
+            dest.imaps_port(),
+            &ca_pem,
+            "max*admin",
+            ADMIN_PASSWORD,
+        )
+    };
+    runtime.block_on(async {
+        let mut s = imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, "max", PASSWORD)
+            .await
+            .unwrap();
+        imap_account::seed(&mut s, "INBOX", &mail).await.unwrap();
+        s.logout().await.ok();
+        // Another tool copied 20 of them already, and the user has one message of their own.
+        let mut d = dest_login().await.unwrap();
+        imap_account::seed(&mut d, "INBOX", &mail[10..30])
+            .await
+            .unwrap();
+        imap_account::seed(&mut d, "INBOX", std::slice::from_ref(&unrelated))
+            .await
+            .unwrap();
+        d.logout().await.ok();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        format!("SourceIdentity,SourceLoginID,SourcePassword\nmax,max,{PASSWORD}\n"),
+    )
+    .unwrap();
+    let password_file = dir.path().join("admin.pw");
+    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let report = dir.path().join("report.json");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+    c.arg("migrate")
+        .arg("--users")
+        .arg(&users)
+        .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
+        .args([
+            "--dest-admin",
+            "admin",
+            "--dest-login-form",
+            "master-separator",
+        ])
+        .arg("--dest-admin-password-file")
+        .arg(&password_file)
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .arg("--state")
+        .arg(dir.path().join("state.sqlite"))
+        .arg("--report")
+        .arg(&report)
+        .arg("--adopt-existing");
+    let output = run_with_timeout(&mut c, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("adopted: 20 messages were at the destination already"),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let m = &json["mailboxes"][0];
+    assert_eq!(m["adopted"].as_u64(), Some(20), "{m}");
+    assert_eq!(m["copied_messages"].as_u64(), Some(50), "{m}");
+    let there = runtime.block_on(async {
+        let mut d = dest_login().await.unwrap();
+        imap_account::snapshot(&mut d).await.unwrap()
+    });
+    let mut got: Vec<[u8; 32]> = there.folders["INBOX"]
+        .messages
+        .iter()
+        .map(|m| m.sha256)
+        .collect();
+    got.sort();
+    let mut want: Vec<[u8; 32]> = mail
+        .iter()
+        .chain([&unrelated])
+        .map(|m| imap_account::sha256(&m.body))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "each message once, the user's own kept");
+}

@@ -17,7 +17,7 @@
 //! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
-use super::ledger::{flush, rematch, Ledger, SentMessage, SourceKey};
+use super::ledger::{flush, rematch, AdoptIndex, Ledger, SentMessage, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -104,6 +104,8 @@ pub struct AppendSettings {
     /// Folder indices whose UIDVALIDITY changed since an earlier run copied them: their
     /// messages are recognised by content before anything is sent.
     pub rematch: Arc<std::collections::HashSet<usize>>,
+    /// With `--adopt-existing`: what the destination folders held before the pass.
+    pub adopt: Option<Arc<AdoptIndex>>,
 }
 
 /// Per-folder figures from one writer.
@@ -633,6 +635,24 @@ async fn write_window(
         let sent: Vec<SentMessage> = ready.iter().map(|(_, _, s)| s.clone()).collect();
         let known = rematch(&tallies.ledger, &sent).await?;
         ready.retain(|(_, _, s)| !known.contains(&s.key));
+    }
+    if let Some(index) = &settings.adopt {
+        if let Some(there) = index.get(&dest_wire[folder]) {
+            let mut there = there.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledger = tallies.ledger();
+            ready.retain(|(_, _, s)| {
+                let Some(id) = s.facts.message_id else {
+                    return true;
+                };
+                match there.get_mut(&(id, s.facts.sent_size)).and_then(Vec::pop) {
+                    Some(uid) => {
+                        ledger.adopt(s, uid);
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
     }
     let persisted = {
         let mut ledger = tallies.ledger();

@@ -129,6 +129,10 @@ pub struct CopyOptions {
     /// goes to Completing when the pass starts and Completed when it ends cleanly, instead of
     /// Syncing and Synced. The copy itself is the same (default `false`).
     pub final_pass: bool,
+    /// Adopt what the destination already holds (copied earlier by another tool): a source
+    /// message whose Message-ID and size match a destination message of its folder is recorded
+    /// as copied instead of appended (`--adopt-existing`).
+    pub adopt_existing: bool,
     /// First pause before a mailbox reconnects after a dropped connection or a refusal for now
     /// (default 1 s); doubled per attempt in a row that stores nothing, up to a minute, unless
     /// the server suggests its own backoff.
@@ -180,6 +184,7 @@ impl Default for CopyOptions {
             address_rewriter: None,
             state: None,
             final_pass: false,
+            adopt_existing: false,
             reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
             login_limit: LoginLimit::default(),

@@ -163,6 +163,8 @@ pub struct Ledger {
     incarnations: HashMap<String, Vec<(u32, FolderId)>>,
     /// Messages recognised by content after their folder's UIDVALIDITY changed.
     rematched: u64,
+    /// Messages found at the destination already (`--adopt-existing`) in this run.
+    adopted: u64,
     /// Per source folder (wire name): messages and bytes done.
     done_by_folder: HashMap<String, (u64, u64)>,
     /// Per ticket: the messages of an APPEND sent and not yet answered.
@@ -293,6 +295,53 @@ impl Ledger {
         self.incarnations
             .get(folder)
             .is_some_and(|v| v.iter().any(|(uv, _)| *uv != uidvalidity))
+    }
+
+    /// Destination UIDs of `dest_folder` that hold messages this ledger knows as done: not to be
+    /// adopted for another source message.
+    pub fn dest_uids_in(&self, dest_folder: &str) -> HashSet<u32> {
+        self.done
+            .values()
+            .filter(|i| i.dest_folder == dest_folder)
+            .filter_map(|i| i.dest_uid)
+            .collect()
+    }
+
+    /// `m` was found at the destination as `dest_uid` without being sent (`--adopt-existing`:
+    /// another tool copied it): it is done, recorded as adopted.
+    pub fn adopt(&mut self, m: &SentMessage, dest_uid: u32) {
+        if let Some(p) = &mut self.persist {
+            if let Some(&id) = p.folder_ids.get(&(m.key.folder.clone(), m.key.uidvalidity)) {
+                p.intended.remove(&m.key);
+                p.ops
+                    .push(crate::state::Op::Adopt(crate::state::MessageRecord {
+                        folder: id,
+                        facts: m.facts.clone(),
+                        dest: crate::state::Destination {
+                            folder: m.dest_folder.clone(),
+                            uidvalidity: None,
+                            uid: Some(dest_uid),
+                        },
+                        done_at: Utc::now(),
+                    }));
+            }
+        }
+        let info = DoneInfo {
+            flags: m.facts.flags.clone(),
+            dest_folder: m.dest_folder.clone(),
+            dest_uid: Some(dest_uid),
+        };
+        if self.done.insert(m.key.clone(), info).is_none() {
+            let e = self.done_by_folder.entry(m.key.folder.clone()).or_default();
+            e.0 += 1;
+            e.1 += m.facts.sent_size;
+        }
+        self.adopted += 1;
+    }
+
+    /// Messages adopted in this run.
+    pub fn adopted(&self) -> u64 {
+        self.adopted
     }
 
     /// Messages recognised by content after a UIDVALIDITY change, in this run.
@@ -585,10 +634,13 @@ impl Ledger {
 
 /// A message found at the destination.
 #[derive(Debug)]
-struct Arrived {
-    uid: u32,
-    size: u64,
-    message_id: Option<MessageIdHash>,
+pub(super) struct Arrived {
+    /// Its UID.
+    pub(super) uid: u32,
+    /// RFC822.SIZE.
+    pub(super) size: u64,
+    /// The hash of its Message-ID, if it has one.
+    pub(super) message_id: Option<MessageIdHash>,
 }
 
 /// A state store failure, as the engine reports it: the mailbox cannot go on safely.
@@ -693,6 +745,35 @@ pub async fn rematch(
     Ok(matched)
 }
 
+/// What a destination folder already holds, by (Message-ID hash, size), for `--adopt-existing`:
+/// each entry is taken by one source message at most.
+pub type AdoptIndex = HashMap<String, Mutex<HashMap<(MessageIdHash, u64), Vec<u32>>>>;
+
+/// Reads the destination folders `dest_folders` for `--adopt-existing`: every message with a
+/// Message-ID, except those the ledger already knows as its own copies.
+pub async fn adopt_index(
+    dst: &mut Connection,
+    dest_folders: &[String],
+    ledger: &Mutex<Ledger>,
+    timeout: Duration,
+) -> Result<AdoptIndex> {
+    let mut index = AdoptIndex::new();
+    for folder in dest_folders {
+        let ours = ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dest_uids_in(folder);
+        let mut by_key: HashMap<(MessageIdHash, u64), Vec<u32>> = HashMap::new();
+        for a in destination_since(dst, folder, 1, timeout).await? {
+            if let (Some(id), false) = (a.message_id, ours.contains(&a.uid)) {
+                by_key.entry((id, a.size)).or_default().push(a.uid);
+            }
+        }
+        index.insert(folder.clone(), Mutex::new(by_key));
+    }
+    Ok(index)
+}
+
 /// Numbers the source folders `folders` (wire name, UIDVALIDITY) in the ledger's store, if it
 /// has one, so their messages can be recorded.
 pub async fn register_folders(ledger: &Mutex<Ledger>, folders: &[(String, u32)]) -> Result<()> {
@@ -723,7 +804,7 @@ pub async fn register_folders(ledger: &Mutex<Ledger>, folders: &[(String, u32)])
 }
 
 /// UID, RFC822.SIZE and Message-ID of the messages of `folder` from UID `floor` up.
-async fn destination_since(
+pub(super) async fn destination_since(
     dst: &mut Connection,
     folder: &str,
     floor: u32,

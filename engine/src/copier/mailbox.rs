@@ -15,7 +15,7 @@ use super::appender::{
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
-use super::ledger::{flush, register_folders, FlagChange, Ledger, SourceKey};
+use super::ledger::{adopt_index, flush, register_folders, FlagChange, Ledger, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -465,6 +465,16 @@ async fn run(
             .filter(|i| source_counts[*i].0 > 0)
             .collect();
         note_dest_uidnext(&mut dests[0], &plans, &busy, ledger, t).await?;
+        let adopt = match options.adopt_existing {
+            true => {
+                let folders: Vec<String> =
+                    busy.iter().map(|&i| plans[i].dest_wire.clone()).collect();
+                Some(Arc::new(
+                    adopt_index(&mut dests[0], &folders, ledger, t).await?,
+                ))
+            }
+            false => None,
+        };
         let n_dest = options.dest_connections.max(1).min(busy.len());
         dests.extend(open_many(&job.dest, &copts, n_dest - 1).await?);
         let owner = assign_folders(&busy, &source_counts, plans.len(), n_dest);
@@ -487,6 +497,7 @@ async fn run(
                     .collect(),
             ),
             source_folders: Arc::new(source_folders),
+            adopt,
         };
         let routing = Routing {
             source: assign_folders(&busy, &source_counts, plans.len(), sources.len()),
@@ -586,11 +597,13 @@ async fn run(
             rematched_after_uidvalidity_change: l.rematched(),
         })
     };
+    let adopted = lock(ledger).adopted();
     Ok(MailboxReport {
         mailbox: job.id.clone(),
         outcome,
         left,
         incremental,
+        adopted,
         copied_messages: folders.iter().map(|f| f.copied_messages).sum(),
         copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
         filtered: filtered.iter().fold(Filtered::default(), |mut sum, f| {

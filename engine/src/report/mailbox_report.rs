@@ -110,6 +110,10 @@ pub struct MailboxReport {
     /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
     /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
     pub append_commands: u64,
+    /// Messages found at the destination already, copied by another tool, and recorded instead
+    /// of appended (`--adopt-existing`); counted in `copied_messages`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub adopted: u64,
     /// What this pass added to what earlier runs had copied (with a state store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
@@ -185,6 +189,7 @@ impl MailboxReport {
             append_commands: 0,
             left: None,
             incremental: None,
+            adopted: 0,
             address_rewrite: None,
             elapsed,
         }
@@ -263,6 +268,10 @@ impl BatchReport {
             && self.totals.mailboxes_stopped == 0
             && self.totals.failed_messages == 0
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 mod duration_secs {
