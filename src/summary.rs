@@ -122,6 +122,11 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
         );
     }
 
+    for m in &report.mailboxes {
+        for w in &m.warnings {
+            let _ = writeln!(out, "warning: {}: {w}", m.mailbox);
+        }
+    }
     let adopted: u64 = report.mailboxes.iter().map(|m| m.adopted).sum();
     if adopted > 0 {
         let _ = writeln!(

@@ -108,6 +108,8 @@ fn a_full_destination_stops_the_mailbox_with_the_newest_mail_there() {
         .arg(&password_file)
         .arg("--ca-file")
         .arg(&ca_file)
+        .arg("--state")
+        .arg(dir.path().join("state.sqlite"))
         .arg("--report")
         .arg(&report);
     let output = run_with_timeout(&mut command, Duration::from_secs(120));
@@ -173,4 +175,27 @@ fn a_full_destination_stops_the_mailbox_with_the_newest_mail_there() {
     );
     assert_eq!(json["mailboxes"][1]["outcome"]["state"], "completed");
     assert_eq!(json["totals"]["mailboxes_stopped"].as_u64(), Some(1));
+
+    // The administrator raises the quota; the same command again completes ann, copying only
+    // what was left, and bob's mail is not copied twice.
+    dest.set_quota(Some(QUOTA * 4)).unwrap();
+    let output = run_with_timeout(&mut command, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let m = &json["mailboxes"][0];
+    assert_eq!(m["outcome"]["state"], "completed", "{m}");
+    assert_eq!(
+        m["incremental"]["new_messages"].as_u64(),
+        Some((MESSAGES - k) as u64),
+        "{m}"
+    );
+    let there: Vec<[u8; 32]> = snap("ann").folders["INBOX"]
+        .messages
+        .iter()
+        .map(|m| m.sha256)
+        .collect();
+    assert_eq!(there.len(), MESSAGES, "each message once");
+    assert_eq!(there.iter().copied().collect::<BTreeSet<_>>(), hashes(&ann));
+    assert_eq!(snap("bob").folders["INBOX"].messages.len(), bob.len());
 }

@@ -210,6 +210,33 @@ impl Dovecot {
         )
     }
 
+    /// Changes the per-user storage quota (`None`: unlimited) and has the master reload its
+    /// configuration (SIGHUP), as an administrator raising a full mailbox's quota would: new
+    /// logins see the new limit.
+    pub fn set_quota(&self, bytes: Option<u64>) -> anyhow::Result<()> {
+        let paths = Paths::new(self.dir.path());
+        let text = fs::read_to_string(&paths.config)?;
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("quota_rule ="))
+            .map(str::to_owned)
+            .collect();
+        if let Some(bytes) = bytes {
+            let at = lines
+                .iter()
+                .position(|l| l.trim_start().starts_with("quota = count:"))
+                .context("the config has no quota plugin section")?;
+            lines.insert(at + 1, format!("  quota_rule = *:storage={bytes}B"));
+        }
+        fs::write(&paths.config, lines.join("\n") + "\n")?;
+        let pid = self.master.child.id().to_string();
+        let status = Command::new("kill").args(["-HUP", &pid]).status()?;
+        anyhow::ensure!(status.success(), "kill -HUP {pid} failed");
+        // The master re-reads the config before it starts the next login's processes.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(())
+    }
+
     /// The implicit-TLS listener on 127.0.0.1.
     pub fn imaps_port(&self) -> u16 {
         self.imaps_port

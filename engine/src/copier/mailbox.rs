@@ -597,8 +597,10 @@ async fn run(
             rematched_after_uidvalidity_change: l.rematched(),
         })
     };
+    let warnings = threshold_warnings(&folders, dest_delimiter);
     let adopted = lock(ledger).adopted();
     Ok(MailboxReport {
+        warnings,
         mailbox: job.id.clone(),
         outcome,
         left,
@@ -633,6 +635,28 @@ async fn run(
         }),
         elapsed: started.elapsed(),
     })
+}
+
+/// Folders the destination will find too full (guide 3.3.4.16): copied all the same, and said.
+fn threshold_warnings(folders: &[FolderReport], dest_delimiter: char) -> Vec<String> {
+    folders
+        .iter()
+        .filter_map(|f| {
+            let category = crate::plan::assessment::folder_category(
+                &f.dest,
+                Some(dest_delimiter),
+                f.special_use.as_deref(),
+            )?;
+            let limit = category.threshold();
+            (f.source_messages > limit).then(|| {
+                format!(
+                    "folder {:?} holds {} items, over the destination's threshold of {limit} for \
+                     its kind (guide 3.3.4.16): performance may suffer; consider splitting it",
+                    f.dest, f.source_messages
+                )
+            })
+        })
+        .collect()
 }
 
 /// What an incremental pass did to flags.
@@ -1031,5 +1055,36 @@ async fn run_pipeline(
     match failed {
         Some(e) => Err(e),
         None => Ok((sources_back, results)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_over_the_destinations_item_thresholds_are_warned_about() {
+        let folder = |dest: &str, special: Option<&str>, n: u64| FolderReport {
+            source: dest.into(),
+            dest: dest.into(),
+            special_use: special.map(str::to_string),
+            source_messages: n,
+            ..FolderReport::default()
+        };
+        let folders = [
+            folder("INBOX", None, 20_001),
+            folder("Sent", Some("\\Sent"), 20_000),
+            folder("Archive/2020", None, 90_000),
+            folder("Calendar", None, 5_001),
+        ];
+        let w = threshold_warnings(&folders, '/');
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "folder \"INBOX\" holds 20001 items, over the destination's threshold of 20000"
+            ),
+            "{w:?}"
+        );
+        assert!(w[1].contains("\"Calendar\" holds 5001 items"), "{w:?}");
     }
 }

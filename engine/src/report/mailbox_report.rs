@@ -110,6 +110,10 @@ pub struct MailboxReport {
     /// APPEND commands the destination accepted; `copied_messages / append_commands` is the
     /// mean MULTIAPPEND batch, which decides much of the destination's CPU per message.
     pub append_commands: u64,
+    /// Things the operator should know that did not stop anything (folders over the
+    /// destination's item thresholds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Messages found at the destination already, copied by another tool, and recorded instead
     /// of appended (`--adopt-existing`); counted in `copied_messages`.
     #[serde(skip_serializing_if = "is_zero")]
@@ -189,6 +193,7 @@ impl MailboxReport {
             append_commands: 0,
             left: None,
             incremental: None,
+            warnings: Vec::new(),
             adopted: 0,
             address_rewrite: None,
             elapsed,
