@@ -319,9 +319,15 @@ async fn a_throttling_destination_slows_the_copy_but_loses_nothing() {
         let m = &report.mailboxes[0];
         assert_eq!(m.outcome, MailboxOutcome::Completed, "{:?}", m.outcome);
         assert!(m.failures.is_empty(), "{:?}", m.failures);
+        let stats = dest.stats();
+        assert!(stats.throttled_commands > 0, "the destination throttled");
+        // The hint was obeyed: every refused message came back no sooner than the suggested
+        // 150 ms (less a margin for a refusal that arrived just after the pause began).
+        assert!(stats.retries_after_throttle > 0, "{stats:?}");
+        let shortest = stats.shortest_retry_after_throttle.unwrap();
         assert!(
-            dest.stats().throttled_commands > 0,
-            "the destination throttled"
+            shortest >= Duration::from_millis(120),
+            "a throttled message came back after {shortest:?}, before the 150 ms backoff"
         );
         assert_eq!(contents(dest.store()), contents(&store));
         assert_eq!(m.copied_messages as usize, n);

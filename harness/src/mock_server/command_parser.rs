@@ -322,6 +322,12 @@ impl Cursor {
     }
 
     /// The unread rest of the command, without its final line ending.
+    /// What is left of the command, without consuming it.
+    pub(crate) fn peek_rest(&self) -> &[u8] {
+        &self.buf[self.pos.min(self.end)..self.end]
+    }
+
+    /// The rest of the command, consumed.
     pub(crate) fn rest(&mut self) -> Bytes {
         let r = self.buf.slice(self.pos.min(self.end)..self.end);
         self.pos = self.end;

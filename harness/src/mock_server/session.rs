@@ -368,7 +368,20 @@ impl Session {
                 Action::Continue,
             )));
         }
+        // An APPEND is known by its text after the tag: a retry of a refused one is timed.
+        let append_key = (name == "APPEND").then(|| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.peek_rest().hash(&mut h);
+            h.finish()
+        });
+        if let Some(key) = append_key {
+            self.shared.stats.append_arrived(key);
+        }
         if let Some(refusal) = self.throttled(name) {
+            if let Some(key) = append_key {
+                self.shared.stats.append_throttled(key);
+            }
             return Ok(Some((Reply::No(refusal), Action::Continue)));
         }
         let reply = match name {

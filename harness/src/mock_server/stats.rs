@@ -23,6 +23,11 @@ pub struct MockStats {
     pub logins_failed: u64,
     /// Commands refused by throttling.
     pub throttled_commands: u64,
+    /// APPENDs of a message that throttling had refused before (the client's retries).
+    pub retries_after_throttle: u64,
+    /// The shortest time between a throttled refusal of an APPEND and the next APPEND of the
+    /// same message: whether the client waited the backoff the server suggested.
+    pub shortest_retry_after_throttle: Option<std::time::Duration>,
     /// Bytes received on the TCP sockets of closed connections (TLS and DEFLATE included).
     pub wire_bytes_in: u64,
     /// Bytes sent on the TCP sockets of closed connections.
@@ -41,9 +46,40 @@ pub(crate) struct StatsCollector {
     wire_in: AtomicU64,
     wire_out: AtomicU64,
     throttled: AtomicU64,
+    /// Per refused APPEND (hash of the command after its tag): when it was refused.
+    refused_appends: Mutex<HashMap<u64, std::time::Instant>>,
+    retries: AtomicU64,
+    shortest_retry: Mutex<Option<std::time::Duration>>,
 }
 
 impl StatsCollector {
+    /// An APPEND arrived (`key`: a hash of the command after its tag): if throttling refused
+    /// the same command before, this is a retry, and its delay is recorded.
+    pub(crate) fn append_arrived(&self, key: u64) {
+        let refused = self
+            .refused_appends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(at) = refused {
+            let gap = at.elapsed();
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            let mut shortest = self
+                .shortest_retry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+        }
+    }
+
+    /// Throttling refused the APPEND `key`.
+    pub(crate) fn append_throttled(&self, key: u64) {
+        self.refused_appends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, std::time::Instant::now());
+    }
+
     /// Counts a new connection; the guard counts it closed when dropped.
     pub(crate) fn connection(self: &std::sync::Arc<Self>) -> ConnectionGuard {
         self.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -98,6 +134,11 @@ impl StatsCollector {
             appended_messages: self.appended.load(Ordering::Relaxed),
             logins_failed: self.logins_failed.load(Ordering::Relaxed),
             throttled_commands: self.throttled.load(Ordering::Relaxed),
+            retries_after_throttle: self.retries.load(Ordering::Relaxed),
+            shortest_retry_after_throttle: *self
+                .shortest_retry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
             wire_bytes_in: self.wire_in.load(Ordering::Relaxed),
             wire_bytes_out: self.wire_out.load(Ordering::Relaxed),
         }
