@@ -256,7 +256,7 @@ impl Tallies<'_> {
                 }
                 self.ledger().stored(
                     batch.token.ticket,
-                    appended.as_ref().map(|(_, uids)| uids.as_slice()),
+                    appended.as_ref().map(|(v, uids)| (*v, uids.as_slice())),
                 );
                 let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();
                 let t = self.folders.entry(batch.token.folder).or_default();

@@ -105,6 +105,9 @@ struct DoneInfo {
     dest_folder: String,
     /// Destination UID, when known.
     dest_uid: Option<u32>,
+    /// The destination folder's UIDVALIDITY when `dest_uid` was learnt: a later pass that finds
+    /// another knows the UID no longer names this message.
+    dest_uidvalidity: Option<u32>,
 }
 
 /// A done message whose flags changed at the source since they were copied.
@@ -116,6 +119,8 @@ pub struct FlagChange {
     pub dest_folder: String,
     /// Destination UID; without it the flags cannot be set.
     pub dest_uid: Option<u32>,
+    /// The destination folder's UIDVALIDITY when the UID was learnt, if known.
+    pub dest_uidvalidity: Option<u32>,
     /// The flags to set (all of them, replacing the destination's).
     pub flags: Vec<String>,
 }
@@ -238,10 +243,12 @@ impl Ledger {
 
     /// The destination said OK: the ticket's messages are done. `uids` are the new UIDs when the
     /// server reported them (APPENDUID), which raise the folder's floor.
-    pub fn stored(&mut self, ticket: u64, uids: Option<&[u32]>) {
+    pub fn stored(&mut self, ticket: u64, appended: Option<(u32, &[u32])>) {
         let Some(messages) = self.in_flight.remove(&ticket) else {
             return;
         };
+        let validity = appended.map(|(v, _)| v);
+        let uids = appended.map(|(_, u)| u);
         if let (Some(first), Some(max)) = (messages.first(), uids.and_then(|u| u.iter().max())) {
             let floor = self.floor.entry(first.dest_folder.clone()).or_insert(0);
             *floor = (*floor).max(max.saturating_add(1));
@@ -249,7 +256,7 @@ impl Ledger {
         let uids = uids.filter(|u| u.len() == messages.len());
         for (i, m) in messages.into_iter().enumerate() {
             let uid = uids.map(|u| u[i]);
-            self.book(m, uid);
+            self.book(m, validity, uid);
         }
     }
 
@@ -269,11 +276,11 @@ impl Ledger {
     }
 
     /// `m` is at the destination (as `dest_uid`, when known).
-    fn book(&mut self, m: SentMessage, dest_uid: Option<u32>) {
+    fn book(&mut self, m: SentMessage, dest_uidvalidity: Option<u32>, dest_uid: Option<u32>) {
         if let Some(p) = &mut self.persist {
             if p.intended.remove(&m.key) {
                 if let Some(&id) = p.folder_ids.get(&(m.key.folder.clone(), m.key.uidvalidity)) {
-                    p.ops.done(id, m.key.uid, None, dest_uid);
+                    p.ops.done(id, m.key.uid, dest_uidvalidity, dest_uid);
                 }
             }
         }
@@ -281,6 +288,7 @@ impl Ledger {
             flags: m.facts.flags.clone(),
             dest_folder: m.dest_folder.clone(),
             dest_uid,
+            dest_uidvalidity,
         };
         if self.done.insert(m.key.clone(), info).is_none() {
             let e = self.done_by_folder.entry(m.key.folder).or_default();
@@ -330,6 +338,7 @@ impl Ledger {
             flags: m.facts.flags.clone(),
             dest_folder: m.dest_folder.clone(),
             dest_uid: Some(dest_uid),
+            dest_uidvalidity: None,
         };
         if self.done.insert(m.key.clone(), info).is_none() {
             let e = self.done_by_folder.entry(m.key.folder.clone()).or_default();
@@ -368,6 +377,7 @@ impl Ledger {
             key: key.clone(),
             dest_folder: info.dest_folder.clone(),
             dest_uid: info.dest_uid,
+            dest_uidvalidity: info.dest_uidvalidity,
             flags: now.into_iter().collect(),
         })
     }
@@ -499,6 +509,7 @@ impl Ledger {
                     flags: r.flags,
                     dest_folder: r.dest_folder,
                     dest_uid: r.dest_uid,
+                    dest_uidvalidity: r.dest_uidvalidity,
                 };
                 ledger.done.insert(key, info);
                 e.0 += 1;
@@ -556,7 +567,7 @@ impl Ledger {
         for folder in folders {
             let pending = by_folder.remove(&folder).unwrap_or_default();
             let floor = self.floor.get(&folder).copied().unwrap_or(1).max(1);
-            let there = match destination_since(dst, &folder, floor, timeout).await {
+            let (validity, there) = match destination_since(dst, &folder, floor, timeout).await {
                 Ok(there) => there,
                 Err(e) => {
                     // Still unknown: looked for next time, never taken for missing.
@@ -614,7 +625,7 @@ impl Ledger {
                     Some(uid) => {
                         taken.insert(uid);
                         result.found += 1;
-                        self.book(m, Some(uid));
+                        self.book(m, validity, Some(uid));
                     }
                     None => {
                         result.missing += 1;
@@ -764,7 +775,7 @@ pub async fn adopt_index(
             .unwrap_or_else(|e| e.into_inner())
             .dest_uids_in(folder);
         let mut by_key: HashMap<(MessageIdHash, u64), Vec<u32>> = HashMap::new();
-        for a in destination_since(dst, folder, 1, timeout).await? {
+        for a in destination_since(dst, folder, 1, timeout).await?.1 {
             if let (Some(id), false) = (a.message_id, ours.contains(&a.uid)) {
                 by_key.entry((id, a.size)).or_default().push(a.uid);
             }
@@ -803,15 +814,16 @@ pub async fn register_folders(ledger: &Mutex<Ledger>, folders: &[(String, u32)])
     Ok(())
 }
 
-/// UID, RFC822.SIZE and Message-ID of the messages of `folder` from UID `floor` up.
+/// The folder's UIDVALIDITY, and UID, RFC822.SIZE and Message-ID of the messages of `folder`
+/// from UID `floor` up.
 pub(super) async fn destination_since(
     dst: &mut Connection,
     folder: &str,
     floor: u32,
     timeout: Duration,
-) -> Result<Vec<Arrived>> {
+) -> Result<(Option<u32>, Vec<Arrived>)> {
     let server = dst.server.clone();
-    timed(timeout, || format!("{server}: EXAMINE {folder}"), async {
+    let mailbox = timed(timeout, || format!("{server}: EXAMINE {folder}"), async {
         dst.session
             .examine(folder)
             .await
@@ -842,7 +854,7 @@ pub(super) async fn destination_since(
         },
     )
     .await?;
-    Ok(found)
+    Ok((mailbox.uid_validity, found))
 }
 
 /// The fingerprint of each message `uids` of the EXAMINEd `folder`, read in one FETCH.
@@ -921,7 +933,7 @@ mod tests {
         let a = l.sending(vec![sent(1), sent(2)]);
         let b = l.sending(vec![sent(3)]);
         let c = l.sending(vec![sent(4)]);
-        l.stored(a, Some(&[10, 11]));
+        l.stored(a, Some((3, &[10, 11])));
         l.refused(b);
         assert!(l.is_done(&key(1)) && l.is_done(&key(2)));
         assert!(!l.is_done(&key(3)) && !l.is_done(&key(4)));
@@ -963,7 +975,7 @@ mod tests {
         {
             let mut l = ledger.lock().unwrap();
             let t = l.sending(vec![sent(1), sent(2)]);
-            l.stored(t, Some(&[40, 41]));
+            l.stored(t, Some((3, &[40, 41])));
             let t = l.sending(vec![sent(3)]);
             // No answer to this one: the process dies here.
             let _ = t;

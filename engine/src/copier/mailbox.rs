@@ -689,18 +689,28 @@ async fn sync_flags(
             .or_default()
             .push(c);
     }
-    let mut selected: Option<String> = None;
+    let mut selected: Option<(String, Option<u32>)> = None;
     for ((folder, flags), changes) in groups {
         let server = dst.server.clone();
-        if selected.as_deref() != Some(folder.as_str()) {
-            timed(t, || format!("{server}: SELECT {folder}"), async {
+        if selected.as_ref().map(|(name, _)| name) != Some(&folder) {
+            let mailbox = timed(t, || format!("{server}: SELECT {folder}"), async {
                 dst.session
                     .select(&folder)
                     .await
                     .map_err(|e| imap_err(&server, &format!("SELECT {folder}"), e))
             })
             .await?;
-            selected = Some(folder.clone());
+            selected = Some((folder.clone(), mailbox.uid_validity));
+        }
+        // A UID learnt under another UIDVALIDITY (the folder was recreated) names some other
+        // message now, or none: those flags are left alone rather than set on the wrong mail.
+        let validity = selected.as_ref().and_then(|(_, v)| *v);
+        let (changes, stale): (Vec<FlagChange>, Vec<FlagChange>) = changes
+            .into_iter()
+            .partition(|c| c.dest_uidvalidity.is_none() || c.dest_uidvalidity == validity);
+        done.unknown_uid += stale.len() as u64;
+        if changes.is_empty() {
+            continue;
         }
         let uids: Vec<u32> = changes.iter().filter_map(|c| c.dest_uid).collect();
         let command = format!(

@@ -142,7 +142,8 @@ pub struct Incremental {
     /// Messages whose flags changed at the source and were set at the destination.
     pub flags_updated: u64,
     /// Messages whose flags changed but could not be set: the destination UID is unknown (a
-    /// server without UIDPLUS).
+    /// server without UIDPLUS) or was learnt under another UIDVALIDITY (the destination folder
+    /// was recreated), so it may name another message.
     pub flags_without_destination_uid: u64,
     /// Messages of a source folder whose UIDVALIDITY changed, recognised by content as copied
     /// already (re-keyed, not copied again).

@@ -51,7 +51,7 @@ impl StateDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT uid, sent_size, flags, dest_folder, dest_uid FROM message
+                "SELECT uid, sent_size, flags, dest_folder, dest_uid, dest_uidvalidity FROM message
                  WHERE folder_id = ?1 ORDER BY uid",
             )
             .map_err(sql("reading done messages"))?;
@@ -63,6 +63,7 @@ impl StateDb {
                     flags: r.get(2)?,
                     dest_folder: r.get(3)?,
                     dest_uid: r.get(4)?,
+                    dest_uidvalidity: r.get(5)?,
                 })
             })
             .map_err(sql("reading done messages"))?;

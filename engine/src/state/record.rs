@@ -93,6 +93,8 @@ pub struct DoneRecord {
     pub dest_folder: String,
     /// The destination UID, when known (APPENDUID or reconciliation).
     pub dest_uid: Option<u32>,
+    /// The destination folder's UIDVALIDITY when the UID was learnt, if known.
+    pub dest_uidvalidity: Option<u32>,
 }
 
 /// One source folder incarnation and its incremental-pass marks.
