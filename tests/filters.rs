@@ -3,14 +3,12 @@
 //! Exactly the messages inside the filters arrive; the rest are counted as filtered, not failed.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
-use cutover_harness::certs::TestCa;
-use cutover_harness::dovecot::{Dovecot, DovecotConfig};
 use cutover_harness::imap_account::{self, SeedMessage};
 
 use crate::cli::run_with_timeout;
+use crate::pair::Pair;
 
 const PASSWORD: &str = "F1lter-Pw";
 const ADMIN_PASSWORD: &str = "Adm1n-F1lter";
@@ -46,26 +44,7 @@ fn subjects(folder: &imap_account::FolderSnapshot, bodies: &[SeedMessage]) -> BT
 
 #[test]
 fn a_date_range_copies_exactly_the_messages_inside_it() {
-    let ca = TestCa::new().unwrap();
-    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let source = Dovecot::start(
-        DovecotConfig {
-            users: vec![("eve".into(), PASSWORD.into())],
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("source dovecot");
-    let dest = Dovecot::start(
-        DovecotConfig {
-            users: vec![("eve".into(), "unused".into())],
-            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("dest dovecot");
-    let ca_pem = ca.ca_pem();
+    let pair = Pair::start(&["eve"], PASSWORD, ADMIN_PASSWORD, |_| {});
     // January 2024 is asked for. Days at the edges, at noon UTC so no time zone moves them.
     let inbox = vec![
         message("2023-12-31T12:00:00Z", "dec31", &["\\Seen"], 0),
@@ -81,46 +60,12 @@ fn a_date_range_copies_exactly_the_messages_inside_it() {
         message("2019-06-01T12:00:00Z", "2019", &["\\Seen"], 0),
         message("2024-01-10T12:00:00Z", "archived-jan10", &["\\Seen"], 0),
     ];
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let mut s = imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, "eve", PASSWORD)
-            .await
-            .unwrap();
-        imap_account::seed(&mut s, "INBOX", &inbox).await.unwrap();
-        imap_account::seed(&mut s, "Archive", &archive)
-            .await
-            .unwrap();
-        s.logout().await.ok();
-    });
-
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
-    std::fs::write(
-        &users,
-        format!("SourceIdentity,SourceLoginID,SourcePassword\neve,eve,{PASSWORD}\n"),
-    )
-    .unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    let report = dir.path().join("report.json");
+    pair.seed_source("eve", "INBOX", &inbox);
+    pair.seed_source("eve", "Archive", &archive);
+    let report = pair.path("report.json");
     let migrate = |extra: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        command
-            .arg("migrate")
-            .arg("--users")
-            .arg(&users)
-            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
-            .args(["--dest-admin", "admin"])
-            .args(["--dest-login-form", "master-separator"])
-            .arg("--dest-admin-password-file")
-            .arg(&password_file)
-            .arg("--ca-file")
-            .arg(&ca_file)
-            .arg("--report")
-            .arg(&report)
-            .args(extra);
+        let mut command = pair.migrate();
+        command.arg("--report").arg(&report).args(extra);
         run_with_timeout(&mut command, Duration::from_secs(120))
     };
 
@@ -155,24 +100,7 @@ fn a_date_range_copies_exactly_the_messages_inside_it() {
         "{stdout}"
     );
 
-    let (dest_snap, source_snap) = runtime.block_on(async {
-        let mut d = imap_account::login(
-            "127.0.0.1",
-            dest.imaps_port(),
-            &ca_pem,
-            "eve*admin",
-            ADMIN_PASSWORD,
-        )
-        .await
-        .unwrap();
-        let mut s = imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, "eve", PASSWORD)
-            .await
-            .unwrap();
-        (
-            imap_account::snapshot(&mut d).await.unwrap(),
-            imap_account::snapshot(&mut s).await.unwrap(),
-        )
-    });
+    let (dest_snap, source_snap) = (pair.dest_snapshot("eve"), pair.source_snapshot("eve"));
     let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         subjects(&dest_snap.folders["INBOX"], &inbox),
@@ -227,18 +155,7 @@ fn a_date_range_copies_exactly_the_messages_inside_it() {
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );
-    let dest_snap = runtime.block_on(async {
-        let mut d = imap_account::login(
-            "127.0.0.1",
-            dest.imaps_port(),
-            &ca_pem,
-            "eve*admin",
-            ADMIN_PASSWORD,
-        )
-        .await
-        .unwrap();
-        imap_account::snapshot(&mut d).await.unwrap()
-    });
+    let dest_snap = pair.dest_snapshot("eve");
     let inbox_dest = &dest_snap.folders["INBOX"];
     assert_eq!(
         subjects(inbox_dest, &inbox),

@@ -3,15 +3,13 @@
 //! messages, sets exactly the changed flags, and says so.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
-use cutover_harness::certs::TestCa;
-use cutover_harness::dovecot::{Dovecot, DovecotConfig};
 use cutover_harness::imap_account::{self, AccountSnapshot, SeedMessage};
 use futures::TryStreamExt;
 
 use crate::cli::run_with_timeout;
+use crate::pair::Pair;
 
 const PASSWORD: &str = "Incr3ment-Pw";
 const ADMIN_PASSWORD: &str = "Adm1n-Incr3ment";
@@ -50,76 +48,19 @@ fn contents(s: &AccountSnapshot) -> Contents {
 
 #[test]
 fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
-    let ca = TestCa::new().unwrap();
-    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let source = Dovecot::start(
-        DovecotConfig {
-            users: vec![("liv".into(), PASSWORD.into())],
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("source dovecot");
-    let dest = Dovecot::start(
-        DovecotConfig {
-            users: vec![("liv".into(), "unused".into())],
-            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("dest dovecot");
-    let ca_pem = ca.ca_pem();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let source_session = || {
-        runtime.block_on(imap_account::login(
-            "127.0.0.1",
-            source.imaps_port(),
-            &ca_pem,
-            "liv",
-            PASSWORD,
-        ))
-    };
-    let mut s = source_session().unwrap();
-    runtime.block_on(async {
-        let first: Vec<SeedMessage> = (0..300).map(message).collect();
-        imap_account::seed(&mut s, "INBOX", &first[..200])
-            .await
-            .unwrap();
-        imap_account::seed(&mut s, "Archive", &first[200..])
-            .await
-            .unwrap();
-    });
+    let pair = Pair::start(&["liv"], PASSWORD, ADMIN_PASSWORD, |_| {});
+    let runtime = &pair.runtime;
+    let source_session = || pair.source_session("liv");
+    let first: Vec<SeedMessage> = (0..300).map(message).collect();
+    pair.seed_source("liv", "INBOX", &first[..200]);
+    pair.seed_source("liv", "Archive", &first[200..]);
+    let mut s = source_session();
 
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
-    std::fs::write(
-        &users,
-        format!("SourceIdentity,SourceLoginID,SourcePassword\nliv,liv,{PASSWORD}\n"),
-    )
-    .unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    let state = dir.path().join("state.sqlite");
-    let report = dir.path().join("report.json");
+    let state = pair.path("state.sqlite");
+    let report = pair.path("report.json");
     let migrate = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        c.arg("migrate")
-            .arg("--users")
-            .arg(&users)
-            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
-            .args(["--dest-admin", "admin"])
-            .args(["--dest-login-form", "master-separator"])
-            .arg("--dest-admin-password-file")
-            .arg(&password_file)
-            .arg("--ca-file")
-            .arg(&ca_file)
-            .arg("--state")
-            .arg(&state)
-            .arg("--report")
-            .arg(&report);
+        let mut c = pair.migrate();
+        c.arg("--state").arg(&state).arg("--report").arg(&report);
         let output = run_with_timeout(&mut c, Duration::from_secs(120));
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
@@ -131,20 +72,7 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
             serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
         (stdout, json)
     };
-    let dest_snapshot = || {
-        runtime.block_on(async {
-            let mut d = imap_account::login(
-                "127.0.0.1",
-                dest.imaps_port(),
-                &ca_pem,
-                "liv*admin",
-                ADMIN_PASSWORD,
-            )
-            .await
-            .unwrap();
-            imap_account::snapshot(&mut d).await.unwrap()
-        })
-    };
+    let dest_snapshot = || pair.dest_snapshot("liv");
 
     let (_, first) = migrate();
     assert_eq!(first["mailboxes"][0]["copied_messages"].as_u64(), Some(300));
@@ -212,8 +140,7 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
     // The destination now equals the source, flags included; nothing was appended twice and
     // the messages of the first pass kept their UIDs (flags were set, not messages re-copied).
     let there = dest_snapshot();
-    let mut s = source_session().unwrap();
-    let source_now = runtime.block_on(imap_account::snapshot(&mut s)).unwrap();
+    let source_now = pair.source_snapshot("liv");
     assert_eq!(contents(&there), contents(&source_now));
     assert_eq!(there.message_count(), 400);
     let inbox_uids: Vec<u32> = there.folders["INBOX"]
@@ -233,53 +160,42 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
         stdout.contains("0 new, 400 already there, 0 with"),
         "{stdout}"
     );
+
+    // The source's Archive is recreated (same mail, a new UIDVALIDITY, as after a restore): the
+    // next pass recognises its messages by content instead of copying them again.
+    let archive_before = pair.source_snapshot("liv").folders["Archive"].clone();
+    let mut s = source_session();
+    runtime.block_on(async {
+        s.delete("Archive").await.unwrap();
+        s.logout().await.ok();
+    });
+    let again: Vec<SeedMessage> = (200..300).chain(360..400).map(message).collect();
+    pair.seed_source("liv", "Archive", &again);
+    let archive_after = pair.source_snapshot("liv").folders["Archive"].clone();
+    assert_ne!(archive_before.uidvalidity, archive_after.uidvalidity);
+    let (_, fourth) = migrate();
+    let i = &fourth["mailboxes"][0]["incremental"];
+    assert_eq!(
+        i["rematched_after_uidvalidity_change"].as_u64(),
+        Some(140),
+        "{i}"
+    );
+    assert_eq!(i["new_messages"].as_u64(), Some(0), "{i}");
+    assert_eq!(dest_snapshot().message_count(), 400, "nothing copied twice");
 }
 
 #[test]
 fn mail_another_tool_copied_is_adopted_not_duplicated() {
-    let ca = TestCa::new().unwrap();
-    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let source = Dovecot::start(
-        DovecotConfig {
-            users: vec![("max".into(), PASSWORD.into())],
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("source dovecot");
-    let dest = Dovecot::start(
-        DovecotConfig {
-            users: vec![("max".into(), "unused".into())],
-            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("dest dovecot");
-    let ca_pem = ca.ca_pem();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pair = Pair::start(&["max"], PASSWORD, ADMIN_PASSWORD, |_| {});
     let mail: Vec<SeedMessage> = (0..50).map(message).collect();
     let unrelated = SeedMessage {
         body: b"Subject: only here\r\nMessage-ID: <only@dest>\r\n\r\nx\r\n".to_vec(),
         ..message(999)
     };
-    let dest_login = || {
-        imap_account::login(
-            "127.0.0.1",
-            dest.imaps_port(),
-            &ca_pem,
-            "max*admin",
-            ADMIN_PASSWORD,
-        )
-    };
-    runtime.block_on(async {
-        let mut s = imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, "max", PASSWORD)
-            .await
-            .unwrap();
-        imap_account::seed(&mut s, "INBOX", &mail).await.unwrap();
-        s.logout().await.ok();
-        // Another tool copied 20 of them already, and the user has one message of their own.
-        let mut d = dest_login().await.unwrap();
+    pair.seed_source("max", "INBOX", &mail);
+    // Another tool copied 20 of them already, and the user has one message of their own.
+    let mut d = pair.dest_session("max");
+    pair.runtime.block_on(async {
         imap_account::seed(&mut d, "INBOX", &mail[10..30])
             .await
             .unwrap();
@@ -288,35 +204,10 @@ fn mail_another_tool_copied_is_adopted_not_duplicated() {
             .unwrap();
         d.logout().await.ok();
     });
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
-    std::fs::write(
-        &users,
-        format!("SourceIdentity,SourceLoginID,SourcePassword\nmax,max,{PASSWORD}\n"),
-    )
-    .unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    let report = dir.path().join("report.json");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
-    c.arg("migrate")
-        .arg("--users")
-        .arg(&users)
-        .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
-        .args([
-            "--dest-admin",
-            "admin",
-            "--dest-login-form",
-            "master-separator",
-        ])
-        .arg("--dest-admin-password-file")
-        .arg(&password_file)
-        .arg("--ca-file")
-        .arg(&ca_file)
-        .arg("--state")
-        .arg(dir.path().join("state.sqlite"))
+    let report = pair.path("report.json");
+    let mut c = pair.migrate();
+    c.arg("--state")
+        .arg(pair.path("state.sqlite"))
         .arg("--report")
         .arg(&report)
         .arg("--adopt-existing");
@@ -331,10 +222,7 @@ fn mail_another_tool_copied_is_adopted_not_duplicated() {
     let m = &json["mailboxes"][0];
     assert_eq!(m["adopted"].as_u64(), Some(20), "{m}");
     assert_eq!(m["copied_messages"].as_u64(), Some(50), "{m}");
-    let there = runtime.block_on(async {
-        let mut d = dest_login().await.unwrap();
-        imap_account::snapshot(&mut d).await.unwrap()
-    });
+    let there = pair.dest_snapshot("max");
     let mut got: Vec<[u8; 32]> = there.folders["INBOX"]
         .messages
         .iter()

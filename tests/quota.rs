@@ -3,14 +3,12 @@
 //! report says so and what is left, and the other mailboxes of the run go on.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
-use cutover_harness::certs::TestCa;
-use cutover_harness::dovecot::{Dovecot, DovecotConfig};
 use cutover_harness::imap_account::{self, SeedMessage};
 
 use crate::cli::run_with_timeout;
+use crate::pair::Pair;
 
 const PASSWORD: &str = "Qu0ta-Pw";
 const ADMIN_PASSWORD: &str = "Adm1n-Qu0ta";
@@ -41,75 +39,19 @@ fn message(owner: &str, i: usize) -> SeedMessage {
 
 #[test]
 fn a_full_destination_stops_the_mailbox_with_the_newest_mail_there() {
-    let ca = TestCa::new().unwrap();
-    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let source = Dovecot::start(
-        DovecotConfig {
-            users: vec![
-                ("ann".into(), PASSWORD.into()),
-                ("bob".into(), PASSWORD.into()),
-            ],
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("source dovecot");
-    let dest = Dovecot::start(
-        DovecotConfig {
-            users: vec![
-                ("ann".into(), "unused".into()),
-                ("bob".into(), "unused".into()),
-            ],
-            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
-            quota_bytes: Some(QUOTA),
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("dest dovecot");
-    let ca_pem = ca.ca_pem();
+    let pair = Pair::start(&["ann", "bob"], PASSWORD, ADMIN_PASSWORD, |dest| {
+        dest.quota_bytes = Some(QUOTA);
+    });
     let ann: Vec<SeedMessage> = (0..MESSAGES).map(|i| message("ann", i)).collect();
     let bob: Vec<SeedMessage> = (0..2).map(|i| message("bob", i)).collect();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        for (user, mail) in [("ann", &ann), ("bob", &bob)] {
-            let mut s =
-                imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, user, PASSWORD)
-                    .await
-                    .unwrap();
-            imap_account::seed(&mut s, "INBOX", mail).await.unwrap();
-            s.logout().await.ok();
-        }
-    });
+    pair.seed_source("ann", "INBOX", &ann);
+    pair.seed_source("bob", "INBOX", &bob);
 
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
-    std::fs::write(
-        &users,
-        format!(
-            "SourceIdentity,SourceLoginID,SourcePassword\nann,ann,{PASSWORD}\nbob,bob,{PASSWORD}\n"
-        ),
-    )
-    .unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    let report = dir.path().join("report.json");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutover"));
+    let report = pair.path("report.json");
+    let mut command = pair.migrate();
     command
-        .arg("migrate")
-        .arg("--users")
-        .arg(&users)
-        .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
-        .args(["--dest-admin", "admin"])
-        .args(["--dest-login-form", "master-separator"])
-        .arg("--dest-admin-password-file")
-        .arg(&password_file)
-        .arg("--ca-file")
-        .arg(&ca_file)
         .arg("--state")
-        .arg(dir.path().join("state.sqlite"))
+        .arg(pair.path("state.sqlite"))
         .arg("--report")
         .arg(&report);
     let output = run_with_timeout(&mut command, Duration::from_secs(120));
@@ -121,21 +63,7 @@ fn a_full_destination_stops_the_mailbox_with_the_newest_mail_there() {
     );
     assert!(stdout.contains("ann: destination full:"), "{stdout}");
 
-    let snap = |user: &str| {
-        runtime.block_on(async {
-            let login = format!("{user}*admin");
-            let mut d = imap_account::login(
-                "127.0.0.1",
-                dest.imaps_port(),
-                &ca_pem,
-                &login,
-                ADMIN_PASSWORD,
-            )
-            .await
-            .unwrap();
-            imap_account::snapshot(&mut d).await.unwrap()
-        })
-    };
+    let snap = |user: &str| pair.dest_snapshot(user);
     let hashes = |mail: &[SeedMessage]| -> BTreeSet<[u8; 32]> {
         mail.iter().map(|m| imap_account::sha256(&m.body)).collect()
     };
@@ -178,7 +106,7 @@ fn a_full_destination_stops_the_mailbox_with_the_newest_mail_there() {
 
     // The administrator raises the quota; the same command again completes ann, copying only
     // what was left, and bob's mail is not copied twice.
-    dest.set_quota(Some(QUOTA * 4)).unwrap();
+    pair.dest.set_quota(Some(QUOTA * 4)).unwrap();
     let output = run_with_timeout(&mut command, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");

@@ -4,14 +4,13 @@
 //! missing, none twice; and the last run counts what earlier runs copied.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cutover_harness::certs::TestCa;
-use cutover_harness::dovecot::{Dovecot, DovecotConfig};
 use cutover_harness::imap_account::{self, SeedMessage};
 
 use crate::cli::run_with_timeout;
+use crate::pair::Pair;
 
 const PASSWORD: &str = "Res0me-Pw";
 const ADMIN_PASSWORD: &str = "Adm1n-Res0me";
@@ -78,65 +77,18 @@ fn digests(snapshot: &imap_account::AccountSnapshot) -> BTreeMap<String, Vec<[u8
 
 #[test]
 fn killed_twenty_times_and_resumed_nothing_is_lost_or_duplicated() {
-    let ca = TestCa::new().unwrap();
-    let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let source = Dovecot::start(
-        DovecotConfig {
-            users: vec![("kim".into(), PASSWORD.into())],
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("source dovecot");
-    let dest = Dovecot::start(
-        DovecotConfig {
-            users: vec![("kim".into(), "unused".into())],
-            master: Some(("admin".into(), ADMIN_PASSWORD.into())),
-            ..DovecotConfig::default()
-        },
-        &cert,
-    )
-    .expect("dest dovecot");
-    let ca_pem = ca.ca_pem();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pair = Pair::start(&["kim"], PASSWORD, ADMIN_PASSWORD, |_| {});
     let folders = corpus();
     let total: usize = folders.iter().map(|(_, m)| m.len()).sum();
-    runtime.block_on(async {
-        let mut s = imap_account::login("127.0.0.1", source.imaps_port(), &ca_pem, "kim", PASSWORD)
-            .await
-            .unwrap();
-        for (name, messages) in &folders {
-            imap_account::seed(&mut s, name, messages).await.unwrap();
-        }
-        s.logout().await.ok();
-    });
+    for (name, messages) in &folders {
+        pair.seed_source("kim", name, messages);
+    }
 
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
-    std::fs::write(
-        &users,
-        format!("SourceIdentity,SourceLoginID,SourcePassword\nkim,kim,{PASSWORD}\n"),
-    )
-    .unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    let state = dir.path().join("state.sqlite");
-    let report = dir.path().join("report.json");
+    let state = pair.path("state.sqlite");
+    let report = pair.path("report.json");
     let command = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        c.arg("migrate")
-            .arg("--users")
-            .arg(&users)
-            .args(["--source", &source.imaps_url(), "--dest", &dest.imaps_url()])
-            .args(["--dest-admin", "admin"])
-            .args(["--dest-login-form", "master-separator"])
-            .arg("--dest-admin-password-file")
-            .arg(&password_file)
-            .arg("--ca-file")
-            .arg(&ca_file)
-            .arg("--state")
+        let mut c = pair.migrate();
+        c.arg("--state")
             .arg(&state)
             .arg("--report")
             .arg(&report)
@@ -144,20 +96,7 @@ fn killed_twenty_times_and_resumed_nothing_is_lost_or_duplicated() {
             .arg("--quiet");
         c
     };
-    let dest_count = || {
-        runtime.block_on(async {
-            let mut d = imap_account::login(
-                "127.0.0.1",
-                dest.imaps_port(),
-                &ca_pem,
-                "kim*admin",
-                ADMIN_PASSWORD,
-            )
-            .await
-            .unwrap();
-            imap_account::snapshot(&mut d).await.unwrap()
-        })
-    };
+    let dest_count = || pair.dest_snapshot("kim");
 
     // The kill points: 20 seeded moments of the copy, as numbers of messages at the destination
     // (plus a few milliseconds, so some land mid-batch and mid-literal).
@@ -166,19 +105,9 @@ fn killed_twenty_times_and_resumed_nothing_is_lost_or_duplicated() {
         .map(|_| 1 + rng.next(total as u64 - 50))
         .collect();
     points.sort_unstable();
-    let mut watcher = runtime.block_on(async {
-        imap_account::login(
-            "127.0.0.1",
-            dest.imaps_port(),
-            &ca_pem,
-            "kim*admin",
-            ADMIN_PASSWORD,
-        )
-        .await
-        .unwrap()
-    });
+    let mut watcher = pair.dest_session("kim");
     let mut arrived = || -> u64 {
-        runtime.block_on(async {
+        pair.runtime.block_on(async {
             let mut n = 0;
             for (name, _) in &folders {
                 if let Ok(status) = watcher.status(name, "(MESSAGES)").await {

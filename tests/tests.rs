@@ -10,6 +10,7 @@ mod filters;
 mod incremental;
 mod interrupt;
 mod lockout;
+mod pair;
 mod plan;
 mod plan_validation;
 mod quota;
