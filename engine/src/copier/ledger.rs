@@ -702,6 +702,15 @@ pub async fn rematch(
         .map_err(state_error)?;
     let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
     let mut matched = HashSet::new();
+    // Store folder id → its UIDVALIDITY, once for the window.
+    let by_id: HashMap<FolderId, u32> = match &l.persist {
+        Some(p) => p
+            .folder_ids
+            .iter()
+            .map(|((_, uv), id)| (*id, *uv))
+            .collect(),
+        None => return Ok(matched),
+    };
     for (m, records) in messages.iter().zip(found) {
         let old: Vec<FolderId> = l
             .incarnations
@@ -717,11 +726,6 @@ pub async fn rematch(
         let Some(&to_folder) = p.folder_ids.get(&(m.key.folder.clone(), m.key.uidvalidity)) else {
             continue;
         };
-        let by_id: HashMap<FolderId, u32> = p
-            .folder_ids
-            .iter()
-            .map(|((_, uv), id)| (*id, *uv))
-            .collect();
         // An old record not yet claimed by another message of this run.
         let Some(record) = records.into_iter().find(|r| {
             old.contains(&r.folder)
