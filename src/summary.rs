@@ -155,6 +155,12 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
                     i.flags_without_destination_uid
                 ));
             }
+            if i.recreated_destination_folders > 0 {
+                line.push_str(&format!(
+                    "; {} destination folder(s) recreated: {} messages found again, {} copied again",
+                    i.recreated_destination_folders, i.found_again_at_destination, i.lost_at_destination
+                ));
+            }
             let _ = writeln!(out, "{line}");
         }
     }

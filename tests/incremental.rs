@@ -128,7 +128,10 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
             "new_messages": 100,
             "flags_updated": 20,
             "flags_without_destination_uid": 0,
-            "rematched_after_uidvalidity_change": 0
+            "rematched_after_uidvalidity_change": 0,
+            "recreated_destination_folders": 0,
+            "found_again_at_destination": 0,
+            "lost_at_destination": 0
         }),
         "{m}"
     );
@@ -182,6 +185,138 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
     );
     assert_eq!(i["new_messages"].as_u64(), Some(0), "{i}");
     assert_eq!(dest_snapshot().message_count(), 400, "nothing copied twice");
+}
+
+/// A message without Message-ID: recognised at the destination by its content only.
+fn anonymous(i: usize) -> SeedMessage {
+    SeedMessage {
+        body: format!("Subject: no id {i}\r\n\r\nanonymous body {i}\r\n").into_bytes(),
+        ..message(1000 + i)
+    }
+}
+
+#[test]
+fn a_recreated_destination_folder_is_rematched_and_refilled_not_duplicated() {
+    let pair = Pair::start(&["ada"], PASSWORD, ADMIN_PASSWORD, |_| {});
+    let runtime = &pair.runtime;
+    let with_id: Vec<SeedMessage> = (0..50).map(message).collect();
+    let without_id: Vec<SeedMessage> = (0..10).map(anonymous).collect();
+    let notes: Vec<SeedMessage> = (500..510).map(message).collect();
+    pair.seed_source("ada", "INBOX", &(600..620).map(message).collect::<Vec<_>>());
+    pair.seed_source("ada", "Projects", &with_id);
+    pair.seed_source("ada", "Projects", &without_id);
+    pair.seed_source("ada", "Notes", &notes);
+
+    let state = pair.path("state.sqlite");
+    let report = pair.path("report.json");
+    let migrate = || {
+        let mut c = pair.migrate();
+        c.arg("--state").arg(&state).arg("--report").arg(&report);
+        let output = run_with_timeout(&mut c, Duration::from_secs(120));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        (stdout, json)
+    };
+    let (_, first) = migrate();
+    assert_eq!(first["mailboxes"][0]["copied_messages"].as_u64(), Some(90));
+    let before = pair.dest_snapshot("ada");
+
+    // At the destination, Projects is deleted and recreated with half its mail restored (half
+    // of each kind: 30 of 60), and Notes (10) is deleted outright. Both get a new UIDVALIDITY.
+    let mut d = pair.dest_session("ada");
+    runtime.block_on(async {
+        d.delete("Projects").await.unwrap();
+        d.delete("Notes").await.unwrap();
+        let restored: Vec<SeedMessage> = with_id[..25]
+            .iter()
+            .chain(&without_id[..5])
+            .cloned()
+            .collect();
+        imap_account::seed(&mut d, "Projects", &restored)
+            .await
+            .unwrap();
+        d.logout().await.ok();
+    });
+    // Meanwhile a restored message and a lost one are flagged at the source.
+    let mut s = pair.source_session("ada");
+    runtime.block_on(async {
+        s.select("Projects").await.unwrap();
+        let _: Vec<_> = s
+            .uid_store("1,40", "+FLAGS (\\Flagged)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        s.logout().await.ok();
+    });
+
+    let (stdout, second) = migrate();
+    let m = &second["mailboxes"][0];
+    assert_eq!(
+        m["incremental"],
+        serde_json::json!({
+            "already_there": 50,
+            "new_messages": 40,
+            "flags_updated": 1,
+            "flags_without_destination_uid": 0,
+            "rematched_after_uidvalidity_change": 0,
+            "recreated_destination_folders": 2,
+            "found_again_at_destination": 30,
+            "lost_at_destination": 40
+        }),
+        "{m}"
+    );
+    assert!(
+        stdout.contains(
+            "2 destination folder(s) recreated: 30 messages found again, 40 copied again"
+        ),
+        "{stdout}"
+    );
+    // The destination equals the source again, flags included, with no message twice; the
+    // restored messages kept their new UIDs (found, not re-copied), INBOX was not touched.
+    let there = pair.dest_snapshot("ada");
+    assert_eq!(contents(&there), contents(&pair.source_snapshot("ada")));
+    assert_eq!(there.message_count(), 90);
+    let uids = |f: &str| -> Vec<u32> { there.folders[f].messages.iter().map(|m| m.uid).collect() };
+    assert_eq!(&uids("Projects")[..30], &(1..=30).collect::<Vec<u32>>()[..]);
+    assert_eq!(
+        uids("INBOX"),
+        before.folders["INBOX"]
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>()
+    );
+
+    // The records now name the new UIDs: the next pass has nothing to look for or copy, and a
+    // flag changed on a message found again is set where it now is.
+    let mut s = pair.source_session("ada");
+    runtime.block_on(async {
+        s.select("Projects").await.unwrap();
+        let _: Vec<_> = s
+            .uid_store("2", "+FLAGS (\\Answered)")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        s.logout().await.ok();
+    });
+    let (_, third) = migrate();
+    let i = &third["mailboxes"][0]["incremental"];
+    assert_eq!(i["recreated_destination_folders"].as_u64(), Some(0), "{i}");
+    assert_eq!(i["new_messages"].as_u64(), Some(0), "{i}");
+    assert_eq!(i["flags_updated"].as_u64(), Some(1), "{i}");
+    let there = pair.dest_snapshot("ada");
+    assert_eq!(contents(&there), contents(&pair.source_snapshot("ada")));
+    assert_eq!(there.message_count(), 90);
 }
 
 #[test]

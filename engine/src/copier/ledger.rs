@@ -18,9 +18,13 @@
 //!   the next run), done and cancelled records are buffered and committed with the next intents
 //!   or at the end (a crash that loses them leaves their intents pending, which reconciliation
 //!   settles). The next run loads what is done and what is pending, and goes on from there.
+//! - A done message's destination UID is kept with the destination folder's UIDVALIDITY. When
+//!   the folder's UIDVALIDITY changes, the message is looked for again by content
+//!   ([`super::dest_rematch`]) before anything relies on that UID.
 
+use super::dest_lookup::{content_candidates, destination_since, find_arrival, fingerprints};
 use crate::error::{Error, Result};
-use crate::imap::{command, imap_err, timed, Connection};
+use crate::imap::Connection;
 use crate::plan::order::MessageMeta;
 use crate::state::{
     Fingerprint, FolderId, Intent, MessageFacts, MessageIdHash, RecordBatch, StateStore,
@@ -446,6 +450,87 @@ impl Ledger {
         }
     }
 
+    /// Per destination folder: the UIDVALIDITYs under which its done messages' UIDs were learnt.
+    /// More than one, or one the folder no longer has, means the folder was recreated.
+    pub fn dest_validities(&self) -> HashMap<String, HashSet<u32>> {
+        let mut by_folder: HashMap<String, HashSet<u32>> = HashMap::new();
+        for info in self.done.values() {
+            if let Some(v) = info.dest_uidvalidity {
+                by_folder
+                    .entry(info.dest_folder.clone())
+                    .or_default()
+                    .insert(v);
+            }
+        }
+        by_folder
+    }
+
+    /// The done messages of `dest_folder` whose UID was learnt under a UIDVALIDITY other than
+    /// `validity`, with their source folder's store id: their UIDs name nothing now.
+    pub(super) fn stale_in(&self, dest_folder: &str, validity: u32) -> Vec<(SourceKey, FolderId)> {
+        let Some(p) = &self.persist else {
+            return Vec::new();
+        };
+        self.done
+            .iter()
+            .filter(|(_, i)| i.dest_folder == dest_folder)
+            .filter(|(_, i)| i.dest_uidvalidity.is_some_and(|v| v != validity))
+            .filter_map(|(k, _)| {
+                let id = p.folder_ids.get(&(k.folder.clone(), k.uidvalidity))?;
+                Some((k.clone(), *id))
+            })
+            .collect()
+    }
+
+    /// The UIDs of `dest_folder` under `validity` that done messages are known to hold.
+    pub(super) fn claimed_in(&self, dest_folder: &str, validity: u32) -> HashSet<u32> {
+        self.done
+            .values()
+            .filter(|i| i.dest_folder == dest_folder && i.dest_uidvalidity == Some(validity))
+            .filter_map(|i| i.dest_uid)
+            .collect()
+    }
+
+    /// The done message `key` (store folder `folder`) was found again, as `uid` of its
+    /// destination folder under `validity`.
+    pub(super) fn relocate(&mut self, key: &SourceKey, folder: FolderId, validity: u32, uid: u32) {
+        let Some(info) = self.done.get_mut(key) else {
+            return;
+        };
+        info.dest_uidvalidity = Some(validity);
+        info.dest_uid = Some(uid);
+        if let Some(p) = &mut self.persist {
+            p.ops.push(crate::state::Op::SetDestination {
+                folder,
+                uid: key.uid,
+                dest: crate::state::Destination {
+                    folder: info.dest_folder.clone(),
+                    uidvalidity: Some(validity),
+                    uid: Some(uid),
+                },
+            });
+        }
+    }
+
+    /// The done message `key` (store folder `folder`) is no longer at the destination (its
+    /// folder was recreated without it): it is not done any more, and this pass copies it again.
+    pub(super) fn forget(&mut self, key: &SourceKey, folder: FolderId, sent_size: u64) {
+        if self.done.remove(key).is_none() {
+            return;
+        }
+        if let Some(e) = self.done_by_folder.get_mut(&key.folder) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(sent_size);
+        }
+        self.loaded_done = self.loaded_done.saturating_sub(1);
+        if let Some(p) = &mut self.persist {
+            p.ops.push(crate::state::Op::Forget {
+                folder,
+                uid: key.uid,
+            });
+        }
+    }
+
     /// Whether the ledger is kept in a state store.
     pub fn is_persisted(&self) -> bool {
         self.persist.is_some()
@@ -576,18 +661,7 @@ impl Ledger {
                     return Err(e);
                 }
             };
-            // Messages without Message-ID are recognised by content: the destination's messages
-            // of the same size and without Message-ID are read in one FETCH and fingerprinted.
-            let sizes: HashSet<u64> = pending
-                .iter()
-                .filter(|m| m.facts.message_id.is_none())
-                .map(|m| m.facts.sent_size)
-                .collect();
-            let candidates: Vec<u32> = there
-                .iter()
-                .filter(|a| a.message_id.is_none() && sizes.contains(&a.size))
-                .map(|a| a.uid)
-                .collect();
+            let candidates = content_candidates(pending.iter().map(|m| &m.facts), &there);
             let contents = match fingerprints(dst, &folder, &candidates, timeout).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -598,29 +672,7 @@ impl Ledger {
             };
             let mut taken: HashSet<u32> = HashSet::new();
             for m in pending {
-                let size = m.facts.sent_size;
-                let found = match &m.facts.message_id {
-                    Some(id) => {
-                        let same_id: Vec<&Arrived> = there
-                            .iter()
-                            .filter(|a| !taken.contains(&a.uid))
-                            .filter(|a| a.message_id.as_ref() == Some(id))
-                            .collect();
-                        // The same size decides between copies; one copy is ours whatever its
-                        // size (a server may count bare line ends as CRLF).
-                        same_id
-                            .iter()
-                            .find(|a| a.size == size)
-                            .or(same_id.first().filter(|_| same_id.len() == 1))
-                            .map(|a| a.uid)
-                    }
-                    None => there
-                        .iter()
-                        .filter(|a| a.message_id.is_none() && a.size == size)
-                        .filter(|a| !taken.contains(&a.uid))
-                        .find(|a| contents.get(&a.uid) == Some(&m.facts.sent_fingerprint))
-                        .map(|a| a.uid),
-                };
+                let found = find_arrival(&m.facts, &there, &contents, &taken);
                 match found {
                     Some(uid) => {
                         taken.insert(uid);
@@ -643,15 +695,9 @@ impl Ledger {
     }
 }
 
-/// A message found at the destination.
-#[derive(Debug)]
-pub(super) struct Arrived {
-    /// Its UID.
-    pub(super) uid: u32,
-    /// RFC822.SIZE.
-    pub(super) size: u64,
-    /// The hash of its Message-ID, if it has one.
-    pub(super) message_id: Option<MessageIdHash>,
+/// The ledger, even if a task panicked holding it: its facts are each set in one step.
+pub(super) fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A state store failure, as the engine reports it: the mailbox cannot go on safely.
@@ -816,80 +862,6 @@ pub async fn register_folders(ledger: &Mutex<Ledger>, folders: &[(String, u32)])
         p.folder_ids.extend(ids);
     }
     Ok(())
-}
-
-/// The folder's UIDVALIDITY, and UID, RFC822.SIZE and Message-ID of the messages of `folder`
-/// from UID `floor` up.
-pub(super) async fn destination_since(
-    dst: &mut Connection,
-    folder: &str,
-    floor: u32,
-    timeout: Duration,
-) -> Result<(Option<u32>, Vec<Arrived>)> {
-    let server = dst.server.clone();
-    let mailbox = timed(timeout, || format!("{server}: EXAMINE {folder}"), async {
-        dst.session
-            .examine(folder)
-            .await
-            .map_err(|e| imap_err(&server, &format!("EXAMINE {folder}"), e))
-    })
-    .await?;
-    let mut found = Vec::new();
-    let label = format!("UID FETCH Message-ID in {folder}");
-    command::uid_fetch(
-        &mut dst.session,
-        &server,
-        &format!("{floor}:*"),
-        "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
-        &label,
-        timeout,
-        |f| {
-            if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                // `n:*` names the last message even when its UID is below n.
-                if uid >= floor {
-                    found.push(Arrived {
-                        uid,
-                        size: u64::from(size),
-                        message_id: f.section.and_then(message_id_hash),
-                    });
-                }
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    Ok((mailbox.uid_validity, found))
-}
-
-/// The fingerprint of each message `uids` of the EXAMINEd `folder`, read in one FETCH.
-async fn fingerprints(
-    dst: &mut Connection,
-    folder: &str,
-    uids: &[u32],
-    timeout: Duration,
-) -> Result<HashMap<u32, Fingerprint>> {
-    let mut found = HashMap::new();
-    if uids.is_empty() {
-        return Ok(found);
-    }
-    let server = dst.server.clone();
-    let label = format!("UID FETCH BODY.PEEK[] in {folder}");
-    command::uid_fetch(
-        &mut dst.session,
-        &server,
-        &crate::plan::order::uid_set(uids),
-        "(UID BODY.PEEK[])",
-        &label,
-        timeout,
-        |f| {
-            if let (Some(uid), Some(body)) = (f.uid, f.body) {
-                found.insert(uid, Fingerprint::of(body));
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    Ok(found)
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@
 use super::appender::{
     run_appender, AppendSettings, AppenderResult, FolderTally, RewriteStats, RewriteStep,
 };
+use super::dest_rematch::recheck_destination;
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
-use super::ledger::{adopt_index, flush, register_folders, FlagChange, Ledger, SourceKey};
+use super::ledger::{adopt_index, flush, lock, register_folders, FlagChange, Ledger, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -221,10 +222,6 @@ fn retry_pause(e: &Error, n: u32, first: std::time::Duration) -> std::time::Dura
     base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
 
-fn lock(ledger: &std::sync::Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
-    ledger.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Where each folder of `job` would go, without changing anything: logs in to both sides,
 /// lists their folders, plans (through the folder map, if any) and logs out. For
 /// `cutover migrate --dry-run`.
@@ -362,6 +359,14 @@ async fn run(
         // Settled for good: a later failure does not make the next attempt look again.
         flush(ledger).await?;
         tracing::info!(mailbox = %job.id, found = found.found, missing = found.missing, "looked for the messages whose APPEND was not answered");
+    }
+
+    // Destination folders recreated since an earlier pass: their messages are looked for again
+    // by fingerprint, and those gone are copied again below.
+    let present: HashSet<String> = existing.iter().cloned().chain(to_create).collect();
+    let rechecked = recheck_destination(&mut dst, ledger, &present, t).await?;
+    if rechecked.recreated_folders > 0 {
+        tracing::warn!(mailbox = %job.id, folders = rechecked.recreated_folders, found = rechecked.found_again, lost = rechecked.lost, "destination folders were recreated since the last pass");
     }
 
     tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "folders planned");
@@ -589,12 +594,15 @@ async fn run(
     };
     let incremental = {
         let l = lock(ledger);
-        (l.done_before_this_run() > 0).then(|| Incremental {
+        (l.done_before_this_run() > 0 || rechecked.recreated_folders > 0).then(|| Incremental {
             already_there: l.done_before_this_run(),
             new_messages: l.done_count().saturating_sub(l.done_before_this_run()),
             flags_updated: flags.updated,
             flags_without_destination_uid: flags.unknown_uid,
             rematched_after_uidvalidity_change: l.rematched(),
+            recreated_destination_folders: rechecked.recreated_folders,
+            found_again_at_destination: rechecked.found_again,
+            lost_at_destination: rechecked.lost,
         })
     };
     let warnings = threshold_warnings(&folders, dest_delimiter);

@@ -3,6 +3,8 @@
 mod appender;
 pub mod assess;
 mod batch;
+mod dest_lookup;
+mod dest_rematch;
 mod discovery;
 mod fetcher;
 mod job;

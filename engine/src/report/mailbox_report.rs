@@ -148,6 +148,14 @@ pub struct Incremental {
     /// Messages of a source folder whose UIDVALIDITY changed, recognised by content as copied
     /// already (re-keyed, not copied again).
     pub rematched_after_uidvalidity_change: u64,
+    /// Destination folders whose UIDVALIDITY changed since messages were copied into them
+    /// (deleted and recreated, restored): their messages were looked for again by content.
+    pub recreated_destination_folders: u64,
+    /// Messages found again in a recreated destination folder (not copied again).
+    pub found_again_at_destination: u64,
+    /// Messages a recreated destination folder no longer held: copied again by this pass
+    /// (counted in `new_messages` too).
+    pub lost_at_destination: u64,
 }
 
 /// The messages a stopped mailbox did not copy. The copy is newest first, so these are the

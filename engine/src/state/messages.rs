@@ -388,6 +388,15 @@ fn apply(tx: &Transaction<'_>, op: Op, now: i64) -> Result<()> {
                 ));
             }
         }
+        Op::Forget { folder, uid } => {
+            let changed = tx
+                .prepare_cached("DELETE FROM message WHERE folder_id = ?1 AND uid = ?2")
+                .and_then(|mut s| s.execute(params![folder.0, uid]))
+                .map_err(sql("forgetting a message"))?;
+            if changed == 0 {
+                return Err(protocol(folder, uid, "forgetting a message not recorded"));
+            }
+        }
         Op::SetFlags { folder, uid, flags } => {
             let changed = tx
                 .prepare_cached("UPDATE message SET flags = ?3 WHERE folder_id = ?1 AND uid = ?2")
@@ -555,6 +564,29 @@ mod tests {
         assert!(again.to_string().contains("already migrated"), "{again}");
         let pending = db.commit(intents(inbox, [2])).unwrap_err();
         assert!(pending.to_string().contains("already pending"), "{pending}");
+    }
+
+    #[test]
+    fn a_forgotten_message_can_be_sent_again() {
+        let (_dir, _path, mut db) = open_temp();
+        let inbox = db.folder("joe", "INBOX", 1).unwrap();
+        db.commit(intents(inbox, [1, 2])).unwrap();
+        db.commit(dones(inbox, [1, 2])).unwrap();
+        let mut batch = RecordBatch::new();
+        batch.push(Op::Forget {
+            folder: inbox,
+            uid: 2,
+        });
+        db.commit(batch).unwrap();
+        assert_eq!(db.done_uids(inbox).unwrap().len(), 1);
+        db.commit(intents(inbox, [2])).unwrap();
+        // Forgetting what is not recorded is a bug, refused whole.
+        let mut batch = RecordBatch::new();
+        batch.push(Op::Forget {
+            folder: inbox,
+            uid: 9,
+        });
+        assert!(db.commit(batch).is_err());
     }
 
     #[test]

@@ -196,6 +196,14 @@ pub enum Op {
         /// The new location.
         dest: Destination,
     },
+    /// The destination no longer holds a migrated message (its folder was recreated without
+    /// it, found by fingerprint): the record goes, and the message is copied again.
+    Forget {
+        /// The source folder.
+        folder: FolderId,
+        /// The source UID.
+        uid: u32,
+    },
     /// The flags of a migrated message were synced.
     SetFlags {
         /// The source folder.
