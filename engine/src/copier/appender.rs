@@ -638,7 +638,8 @@ async fn write_window(
     }
     if let Some(index) = &settings.adopt {
         if let Some(there) = index.get(&dest_wire[folder]) {
-            let mut there = there.lock().unwrap_or_else(|e| e.into_inner());
+            let validity = there.uidvalidity;
+            let mut there = there.by_key.lock().unwrap_or_else(|e| e.into_inner());
             let mut ledger = tallies.ledger();
             ready.retain(|(_, _, s)| {
                 let Some(id) = s.facts.message_id else {
@@ -646,7 +647,7 @@ async fn write_window(
                 };
                 match there.get_mut(&(id, s.facts.sent_size)).and_then(Vec::pop) {
                     Some(uid) => {
-                        ledger.adopt(s, uid);
+                        ledger.adopt(s, validity, uid);
                         false
                     }
                     None => true,

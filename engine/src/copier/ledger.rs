@@ -319,9 +319,9 @@ impl Ledger {
             .collect()
     }
 
-    /// `m` was found at the destination as `dest_uid` without being sent (`--adopt-existing`:
-    /// another tool copied it): it is done, recorded as adopted.
-    pub fn adopt(&mut self, m: &SentMessage, dest_uid: u32) {
+    /// `m` was found at the destination as `dest_uid` (under `dest_uidvalidity`) without being
+    /// sent (`--adopt-existing`: another tool copied it): it is done, recorded as adopted.
+    pub fn adopt(&mut self, m: &SentMessage, dest_uidvalidity: Option<u32>, dest_uid: u32) {
         if let Some(p) = &mut self.persist {
             if let Some(&id) = p.folder_ids.get(&(m.key.folder.clone(), m.key.uidvalidity)) {
                 p.intended.remove(&m.key);
@@ -331,7 +331,7 @@ impl Ledger {
                         facts: m.facts.clone(),
                         dest: crate::state::Destination {
                             folder: m.dest_folder.clone(),
-                            uidvalidity: None,
+                            uidvalidity: dest_uidvalidity,
                             uid: Some(dest_uid),
                         },
                         done_at: Utc::now(),
@@ -342,7 +342,7 @@ impl Ledger {
             flags: m.facts.flags.clone(),
             dest_folder: m.dest_folder.clone(),
             dest_uid: Some(dest_uid),
-            dest_uidvalidity: None,
+            dest_uidvalidity,
         };
         if self.done.insert(m.key.clone(), info).is_none() {
             let e = self.done_by_folder.entry(m.key.folder.clone()).or_default();
@@ -806,9 +806,17 @@ pub async fn rematch(
     Ok(matched)
 }
 
-/// What a destination folder already holds, by (Message-ID hash, size), for `--adopt-existing`:
-/// each entry is taken by one source message at most.
-pub type AdoptIndex = HashMap<String, Mutex<HashMap<(MessageIdHash, u64), Vec<u32>>>>;
+/// What a destination folder already holds, for `--adopt-existing`.
+#[derive(Debug)]
+pub struct AdoptFolder {
+    /// The folder's UIDVALIDITY when it was read: kept with each adopted UID.
+    pub uidvalidity: Option<u32>,
+    /// Its UIDs by (Message-ID hash, size); each is taken by one source message at most.
+    pub by_key: Mutex<HashMap<(MessageIdHash, u64), Vec<u32>>>,
+}
+
+/// Per destination folder (wire name): what it already holds, for `--adopt-existing`.
+pub type AdoptIndex = HashMap<String, AdoptFolder>;
 
 /// Reads the destination folders `dest_folders` for `--adopt-existing`: every message with a
 /// Message-ID, except those the ledger already knows as its own copies.
@@ -825,12 +833,20 @@ pub async fn adopt_index(
             .unwrap_or_else(|e| e.into_inner())
             .dest_uids_in(folder);
         let mut by_key: HashMap<(MessageIdHash, u64), Vec<u32>> = HashMap::new();
-        for a in destination_since(dst, folder, 1, timeout).await?.1 {
+        let (uidvalidity, there) = destination_since(dst, folder, 1, timeout).await?;
+        for a in there {
             if let (Some(id), false) = (a.message_id, ours.contains(&a.uid)) {
                 by_key.entry((id, a.size)).or_default().push(a.uid);
             }
         }
-        index.insert(folder.clone(), Mutex::new(by_key));
+        let by_key = Mutex::new(by_key);
+        index.insert(
+            folder.clone(),
+            AdoptFolder {
+                uidvalidity,
+                by_key,
+            },
+        );
     }
     Ok(index)
 }
