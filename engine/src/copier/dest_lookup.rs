@@ -113,31 +113,61 @@ pub(super) fn content_candidates<'a>(
         .collect()
 }
 
-/// The UID, among `there` and not `taken`, of the message sent as `facts`: the same Message-ID
-/// (the same size decides between copies; a single copy is ours whatever its size, for a server
-/// may count bare line ends as CRLF), or, without Message-ID, the same size and the same SHA-256
-/// of the content (`contents`, from [`fingerprints`]).
-pub(super) fn find_arrival(
-    facts: &MessageFacts,
-    there: &[Arrived],
-    contents: &HashMap<u32, Fingerprint>,
-    taken: &HashSet<u32>,
-) -> Option<u32> {
-    let free = there.iter().filter(|a| !taken.contains(&a.uid));
-    match &facts.message_id {
-        Some(id) => {
-            let same_id: Vec<&Arrived> =
-                free.filter(|a| a.message_id.as_ref() == Some(id)).collect();
-            same_id
-                .iter()
-                .find(|a| a.size == facts.sent_size)
-                .or(same_id.first().filter(|_| same_id.len() == 1))
-                .map(|a| a.uid)
+/// The messages of a destination folder, indexed for [`Arrivals::find`]: by Message-ID hash,
+/// and by size for those without one. Built once per folder, so looking up every record of a
+/// large folder stays linear.
+pub(super) struct Arrivals<'a> {
+    by_id: HashMap<MessageIdHash, Vec<&'a Arrived>>,
+    anonymous_by_size: HashMap<u64, Vec<&'a Arrived>>,
+}
+
+impl<'a> Arrivals<'a> {
+    /// Indexes `there`.
+    pub(super) fn new(there: &'a [Arrived]) -> Self {
+        let mut index = Arrivals {
+            by_id: HashMap::new(),
+            anonymous_by_size: HashMap::new(),
+        };
+        for a in there {
+            match a.message_id {
+                Some(id) => index.by_id.entry(id).or_default().push(a),
+                None => index.anonymous_by_size.entry(a.size).or_default().push(a),
+            }
         }
-        None => free
-            .filter(|a| a.message_id.is_none() && a.size == facts.sent_size)
+        index
+    }
+
+    /// The UID, among these messages and not `taken`, of the message sent as `facts`: the same
+    /// Message-ID (the same size decides between copies; a single copy is ours whatever its
+    /// size, for a server may count bare line ends as CRLF), or, without Message-ID, the same
+    /// size and the same SHA-256 of the content (`contents`, from [`fingerprints`]).
+    pub(super) fn find(
+        &self,
+        facts: &MessageFacts,
+        contents: &HashMap<u32, Fingerprint>,
+        taken: &HashSet<u32>,
+    ) -> Option<u32> {
+        match &facts.message_id {
+            Some(id) => {
+                let same_id: Vec<&Arrived> = (self.by_id.get(id).into_iter().flatten())
+                    .filter(|a| !taken.contains(&a.uid))
+                    .copied()
+                    .collect();
+                same_id
+                    .iter()
+                    .find(|a| a.size == facts.sent_size)
+                    .or(same_id.first().filter(|_| same_id.len() == 1))
+                    .map(|a| a.uid)
+            }
+            None => (self
+                .anonymous_by_size
+                .get(&facts.sent_size)
+                .into_iter()
+                .flatten())
+            .filter(|a| !taken.contains(&a.uid))
             .find(|a| contents.get(&a.uid) == Some(&facts.sent_fingerprint))
             .map(|a| a.uid),
+        }
     }
 }
 
@@ -173,17 +203,23 @@ mod tests {
         let there = [arrived(3, short), arrived(4, long)];
         let none = HashMap::new();
         let mut taken = HashSet::new();
-        assert_eq!(find_arrival(&sent(long), &there, &none, &taken), Some(4));
+        assert_eq!(
+            Arrivals::new(&there).find(&sent(long), &none, &taken),
+            Some(4)
+        );
         taken.insert(4);
         // Two copies of another size: neither is taken for this one.
         let other = b"Message-ID: <a@x>\r\n\r\nneither of those\r\n";
         let both = [arrived(3, short), arrived(5, short)];
         assert_eq!(
-            find_arrival(&sent(other), &both, &none, &HashSet::new()),
+            Arrivals::new(&both).find(&sent(other), &none, &HashSet::new()),
             None
         );
         // One copy left: ours, even if the server counted its size differently.
-        assert_eq!(find_arrival(&sent(other), &there, &none, &taken), Some(3));
+        assert_eq!(
+            Arrivals::new(&there).find(&sent(other), &none, &taken),
+            Some(3)
+        );
     }
 
     #[test]
@@ -196,13 +232,16 @@ mod tests {
         let contents: HashMap<u32, Fingerprint> =
             [(1, Fingerprint::of(a)), (2, Fingerprint::of(b))].into();
         assert_eq!(
-            find_arrival(&sent(b), &there, &contents, &HashSet::new()),
+            Arrivals::new(&there).find(&sent(b), &contents, &HashSet::new()),
             Some(2)
         );
-        assert_eq!(find_arrival(&sent(b), &there, &contents, &[2].into()), None);
+        assert_eq!(
+            Arrivals::new(&there).find(&sent(b), &contents, &[2].into()),
+            None
+        );
         // Unread content is never taken for a match.
         assert_eq!(
-            find_arrival(&sent(b), &there, &HashMap::new(), &HashSet::new()),
+            Arrivals::new(&there).find(&sent(b), &HashMap::new(), &HashSet::new()),
             None
         );
     }

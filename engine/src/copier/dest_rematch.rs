@@ -14,7 +14,7 @@
 //!   records already hold are not claimed again.
 //! - Folders are checked with one STATUS each; only a folder whose UIDVALIDITY changed is read.
 
-use super::dest_lookup::{content_candidates, destination_since, find_arrival, fingerprints};
+use super::dest_lookup::{content_candidates, destination_since, fingerprints, Arrivals};
 use super::ledger::{flush, lock, Ledger};
 use crate::error::{Error, Result};
 use crate::imap::{imap_err, timed, Connection};
@@ -96,8 +96,9 @@ pub(super) async fn recheck_destination(
         let contents = fingerprints(dst, &folder, &candidates, timeout).await?;
         let mut l = lock(ledger);
         let mut taken = l.claimed_in(&folder, validity);
+        let arrivals = Arrivals::new(&there);
         for (key, id, facts) in wanted {
-            match find_arrival(&facts, &there, &contents, &taken) {
+            match arrivals.find(&facts, &contents, &taken) {
                 Some(uid) => {
                     taken.insert(uid);
                     l.relocate(&key, id, validity, uid);

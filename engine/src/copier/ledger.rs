@@ -22,7 +22,7 @@
 //!   the folder's UIDVALIDITY changes, the message is looked for again by content
 //!   ([`super::dest_rematch`]) before anything relies on that UID.
 
-use super::dest_lookup::{content_candidates, destination_since, find_arrival, fingerprints};
+use super::dest_lookup::{content_candidates, destination_since, fingerprints, Arrivals};
 use crate::error::{Error, Result};
 use crate::imap::Connection;
 use crate::plan::order::MessageMeta;
@@ -670,9 +670,10 @@ impl Ledger {
                     return Err(e);
                 }
             };
+            let arrivals = Arrivals::new(&there);
             let mut taken: HashSet<u32> = HashSet::new();
             for m in pending {
-                let found = find_arrival(&m.facts, &there, &contents, &taken);
+                let found = arrivals.find(&m.facts, &contents, &taken);
                 match found {
                     Some(uid) => {
                         taken.insert(uid);
