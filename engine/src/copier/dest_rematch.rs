@@ -12,12 +12,13 @@
 //!   duplicate, and one that lost them is refilled.
 //! - Each destination UID is claimed by one message at most, and UIDs the folder's current
 //!   records already hold are not claimed again.
-//! - Folders are checked with one STATUS each; only a folder whose UIDVALIDITY changed is read.
+//! - Folders are checked with one LIST-STATUS (RFC 5819) where the server has it, else one
+//!   STATUS each; only a folder whose UIDVALIDITY changed is read.
 
 use super::dest_lookup::{content_candidates, destination_since, fingerprints, Arrivals};
 use super::ledger::{flush, lock, Ledger};
 use crate::error::{Error, Result};
-use crate::imap::{imap_err, timed, Connection};
+use crate::imap::{command, Connection};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,16 +53,13 @@ pub(super) async fn recheck_destination(
         .filter(|(f, _)| present.contains(f))
         .collect();
     folders.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<String> = folders.iter().map(|(f, _)| f.clone()).collect();
+    let server = dst.server.clone();
+    let list_status = dst.caps.list_status;
+    let status =
+        command::folder_status(&mut dst.session, &server, &names, list_status, timeout).await?;
     for (folder, recorded) in folders {
-        let server = dst.server.clone();
-        let status = timed(timeout, || format!("{server}: STATUS {folder}"), async {
-            dst.session
-                .status(&folder, "(UIDVALIDITY)")
-                .await
-                .map_err(|e| imap_err(&server, &format!("STATUS {folder}"), e))
-        })
-        .await?;
-        let Some(now) = status.uid_validity else {
+        let Some(now) = status.get(&folder).and_then(|s| s.uidvalidity) else {
             continue;
         };
         if recorded.iter().all(|v| *v == now) {

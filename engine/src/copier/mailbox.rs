@@ -742,7 +742,8 @@ async fn sync_flags(
 }
 
 /// Notes, for each destination folder about to be written that the ledger has no floor for yet,
-/// its UIDNEXT (`STATUS`): if an APPEND's answer is lost, its message is looked for from there.
+/// its UIDNEXT (one LIST-STATUS, or a STATUS each): if an APPEND's answer is lost, its message
+/// is looked for from there.
 async fn note_dest_uidnext(
     dst: &mut Connection,
     plans: &[FolderPlan],
@@ -750,20 +751,20 @@ async fn note_dest_uidnext(
     ledger: &std::sync::Mutex<Ledger>,
     t: std::time::Duration,
 ) -> Result<()> {
-    for &i in busy {
-        let wire = &plans[i].dest_wire;
-        if lock(ledger).knows_floor(wire) {
-            continue;
-        }
-        let server = dst.server.clone();
-        let status = timed(t, || format!("{server}: STATUS {wire}"), async {
-            dst.session
-                .status(wire, "(UIDNEXT)")
-                .await
-                .map_err(|e| imap_err(&server, &format!("STATUS {wire}"), e))
-        })
-        .await?;
-        lock(ledger).note_uidnext(wire, status.uid_next.unwrap_or(1));
+    let wanted: Vec<String> = busy
+        .iter()
+        .map(|&i| plans[i].dest_wire.clone())
+        .filter(|wire| !lock(ledger).knows_floor(wire))
+        .collect();
+    let server = dst.server.clone();
+    let list_status = dst.caps.list_status;
+    let status =
+        crate::imap::command::folder_status(&mut dst.session, &server, &wanted, list_status, t)
+            .await?;
+    let mut l = lock(ledger);
+    for wire in &wanted {
+        let uidnext = status.get(wire).and_then(|s| s.uidnext);
+        l.note_uidnext(wire, uidnext.unwrap_or(1));
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct Capabilities {
     pub special_use: bool,
     /// COMPRESS=DEFLATE (RFC 4978).
     pub compress_deflate: bool,
+    /// LIST-STATUS (RFC 5819): STATUS of every folder in one LIST.
+    pub list_status: bool,
     /// APPENDLIMIT=N (RFC 7889): the largest message the server accepts.
     pub append_limit: Option<u64>,
     /// Everything else, upper-cased, for reports.
@@ -34,6 +36,7 @@ impl Capabilities {
                 "UIDPLUS" => c.uidplus = true,
                 "SPECIAL-USE" => c.special_use = true,
                 "COMPRESS=DEFLATE" => c.compress_deflate = true,
+                "LIST-STATUS" => c.list_status = true,
                 _ => {
                     if let Some(n) = up.strip_prefix("APPENDLIMIT=") {
                         c.append_limit = n.parse().ok();

@@ -11,7 +11,7 @@ use super::connect::{bounded_text, imap_err, read_error, Session};
 use crate::error::{Error, Result};
 use crate::plan::folders::ListedFolder;
 use chrono::{DateTime, FixedOffset};
-use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, Status};
+use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, Status, StatusAttribute};
 use std::time::Duration;
 
 /// Sends `command` and hands every untagged response to `each`, until the command's tagged
@@ -122,6 +122,60 @@ pub async fn list(
         Ok(())
     })
     .await?;
+    Ok(out)
+}
+
+/// A folder's UIDVALIDITY and UIDNEXT, as STATUS gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FolderStatus {
+    /// UIDVALIDITY, if the server gave it.
+    pub uidvalidity: Option<u32>,
+    /// UIDNEXT, if the server gave it.
+    pub uidnext: Option<u32>,
+}
+
+/// UIDVALIDITY and UIDNEXT of each of `folders` (wire names). With LIST-STATUS (RFC 5819) one
+/// `LIST "" "*" RETURN (STATUS ...)` answers for every folder in one round trip; otherwise one
+/// STATUS per folder. A folder the answer leaves out is missing from the map.
+pub async fn folder_status(
+    session: &mut Session,
+    server: &str,
+    folders: &[String],
+    list_status: bool,
+    timeout: Duration,
+) -> Result<std::collections::HashMap<String, FolderStatus>> {
+    let mut out = std::collections::HashMap::new();
+    if folders.is_empty() {
+        return Ok(out);
+    }
+    let mut take = |r: &Response<'_>| {
+        if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) = r {
+            let mut s = FolderStatus::default();
+            for a in status {
+                match a {
+                    StatusAttribute::UidValidity(v) => s.uidvalidity = Some(*v),
+                    StatusAttribute::UidNext(n) => s.uidnext = Some(*n),
+                    _ => {}
+                }
+            }
+            out.insert(mailbox.to_string(), s);
+        }
+        Ok(())
+    };
+    if list_status {
+        let command = r#"LIST "" "*" RETURN (STATUS (UIDVALIDITY UIDNEXT))"#;
+        run_checked(session, server, command, "LIST-STATUS", timeout, &mut take).await?;
+    } else {
+        for folder in folders {
+            let command = format!(
+                "STATUS {} (UIDVALIDITY UIDNEXT)",
+                super::append_framing::quote(folder)
+            );
+            let label = format!("STATUS {folder}");
+            run_checked(session, server, &command, &label, timeout, &mut take).await?;
+        }
+    }
+    out.retain(|name, _| folders.contains(name));
     Ok(out)
 }
 
