@@ -268,6 +268,7 @@ pub async fn run(settings: AssessSettings) -> anyhow::Result<bool> {
         compress_min_rtt: CopyOptions::default().compress_min_rtt,
         timeout: CopyOptions::default().io_timeout,
         logins: LoginGuard::new(settings.login_limit, store),
+        local_address: None,
     });
     let flags = Arc::new(FlagLimits {
         quota: settings.dest_quota,

@@ -237,6 +237,7 @@ pub async fn plan_mailbox_folders(
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
         logins: options.login_guard(),
+        local_address: None,
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
@@ -330,6 +331,7 @@ async fn run(
         compress_min_rtt: options.compress_min_rtt,
         timeout: t,
         logins: options.login_guard(),
+        local_address: None,
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;

@@ -13,9 +13,10 @@ use super::transport::{Io, Transport};
 use crate::copier::{Account, CompressMode};
 use crate::error::{Error, Result};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// An async-imap session over our transport.
 pub type Session = async_imap::Session<Transport>;
@@ -48,6 +49,9 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// Counts login attempts and refuses them past the failed-login limit.
     pub logins: LoginGuard,
+    /// The egress address every connection leaves from (bound before connect), so all of a
+    /// user's connections come from one public IP (guide 3.3.4.11); `None` lets the system pick.
+    pub local_address: Option<IpAddr>,
 }
 
 /// Runs `fut` under the timeout, naming `context` if it expires.
@@ -301,16 +305,49 @@ async fn login(
     }
 }
 
+/// A TCP connection to `endpoint`, from `local` when given: the socket is bound to that address
+/// (any port) before connecting, trying each of the server's addresses of the same family.
+async fn open_tcp(endpoint: &Endpoint, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await;
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await? {
+        if addr.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if local.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(local, 0))?;
+        match socket.connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no address of {} reachable from {local}", endpoint.host),
+        )
+    }))
+}
+
 /// Opens a logged-in session to `account`.
 pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connection> {
     let endpoint = &account.endpoint;
     let server = endpoint.to_string();
     let t = opts.timeout;
     let tcp = timed(t, || format!("{server}: connect"), async {
-        TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+        open_tcp(endpoint, opts.local_address)
             .await
             .map_err(|source| Error::Io {
-                context: format!("{server}: connect"),
+                context: match opts.local_address {
+                    Some(local) => format!("{server}: connect from {local}"),
+                    None => format!("{server}: connect"),
+                },
                 source,
             })
     })
@@ -483,6 +520,22 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
         TcpStream::connect(addr).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_connection_leaves_from_the_bound_local_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let endpoint: Endpoint = format!("imap+plain://127.0.0.1:{port}").parse().unwrap();
+        for local in ["127.0.0.3", "127.0.0.5"] {
+            let local: IpAddr = local.parse().unwrap();
+            let _tcp = open_tcp(&endpoint, Some(local)).await.unwrap();
+            let (_, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer.ip(), local);
+        }
+        let v6: IpAddr = "::1".parse().unwrap();
+        let e = open_tcp(&endpoint, Some(v6)).await.unwrap_err();
+        assert!(e.to_string().contains("reachable from ::1"), "{e}");
     }
 
     #[test]
