@@ -111,6 +111,114 @@ fn malformed_mailbox_list_exits_2_with_every_problem_and_no_password() {
     }
 }
 
+/// Runs `cutover migrate --users <csv bytes>` against a closed port: bad input must stop it before
+/// any connection. Returns (exit status, stdout, stderr).
+fn migrate_with_list(csv: &[u8]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(&users, csv).unwrap();
+    let password_file = dir.path().join("admin.pw");
+    std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n")).unwrap();
+    let output = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .arg("migrate")
+            .arg("--users")
+            .arg(&users)
+            .args([
+                "--source",
+                "imaps://127.0.0.1:9",
+                "--dest",
+                "imaps://127.0.0.1:9",
+            ])
+            .args(["--dest-admin", "admin", "--dest-admin-password-file"])
+            .arg(&password_file)
+            .arg("--no-state")
+            .env_remove("CUTOVER_DEST_ADMIN_PASSWORD"),
+        Duration::from_secs(60),
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Eighteen kinds of bad row in one file, as Excel saves it (BOM, CRLF): each is reported with its
+/// line and column in one pass, the good row does not start alone, and no password is echoed.
+#[test]
+fn every_kind_of_bad_row_is_reported_with_its_line_and_column() {
+    let pw = CSV_PASSWORD;
+    let long = "x".repeat(400);
+    let mut csv = format!(
+        "\u{FEFF}SourceIdentity,SourceServer,SourceLoginID,SourcePassword,TargetIdentity,SourceRootFolder\n\
+         good@a.com,,good,{pw},,\n\
+         ,,x,{pw},,\n\
+         b@a.com,,,{pw},,\n\
+         c@a.com,,c,,,\n\
+         d@a.com,imaps://old:99999,d,{pw},,\n\
+         e@a.com,ftp://old,e,{pw},,\n\
+         GOOD@a.com,,g2,{pw},x@b.com,\n\
+         h@a.com,,h,{pw},good@a.com,\n\
+         i@a.com,,i,{pw}\n\
+         j@a.com,,j,{pw},,,extra\n\
+         l@a.com,,l,{pw},,Archive/*\n\
+         m@a.com,,m,{pw},,Archive//m\n\
+         \"n\n@a.com\",,n,{pw},,\n\
+         o@a.com,,o,\"{pw}\nx\",,\n\
+         p@a.com,,p,{pw},p@,\n\
+         @a.com,,q,{pw},,\n\
+         {long}@a.com,,t,{pw},,\n\
+         r@a.com,,r,{pw},r@b..com,\n"
+    )
+    .replace('\n', "\r\n")
+    .into_bytes();
+    // Latin-1 "k\xF6", as Excel's plain "CSV" (not "CSV UTF-8") saves it.
+    csv.extend_from_slice(b"k\xF6@a.com,,k,");
+    csv.extend_from_slice(format!("{pw},,\r\n").as_bytes());
+    let (status, stdout, stderr) = migrate_with_list(&csv);
+    assert_eq!(status, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let expected = [
+        "users.csv:3:1: SourceIdentity is empty",
+        "users.csv:4:3: SourceLoginID is empty",
+        "users.csv:5:4: SourcePassword is empty",
+        "users.csv:6:2: SourceServer: invalid server address",
+        "users.csv:7:2: SourceServer: invalid server address \"ftp://old\": unknown scheme",
+        "users.csv:8:1: SourceIdentity \"GOOD@a.com\" repeats line 2",
+        "users.csv:9:5: TargetIdentity \"good@a.com\" is already the target of line 2",
+        "users.csv:10: expected 6 fields as in the header, found 4",
+        "users.csv:11: expected 6 fields as in the header, found 7",
+        "users.csv:12:6: SourceRootFolder \"Archive/*\" contains a wildcard",
+        "users.csv:13:6: SourceRootFolder \"Archive//m\" has an empty level",
+        "users.csv:14:1: SourceIdentity contains a control character",
+        "users.csv:16:4: SourcePassword contains a line break or NUL character",
+        "users.csv:18:5: TargetIdentity has nothing after `@`",
+        "users.csv:19:1: SourceIdentity has nothing before `@`",
+        "users.csv:20:1: SourceIdentity is 406 characters long; at most 320",
+        "users.csv:21:5: TargetIdentity has a malformed domain after `@`",
+        "users.csv:22:1: SourceIdentity is not valid UTF-8",
+    ];
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("users.csv:"))
+        .collect();
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.contains(want),
+            "expected {want:?}, got {line:?}\n{stderr}"
+        );
+    }
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per bad row:\n{stderr}"
+    );
+    assert!(stdout.is_empty(), "nothing runs:\n{stdout}");
+    assert!(
+        !stderr.contains(pw) && !stderr.contains(ADMIN_PASSWORD),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn cleartext_server_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

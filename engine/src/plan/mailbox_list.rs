@@ -510,6 +510,26 @@ fn read_row(
         source_password.as_ref().is_none_or(Secret::is_empty),
     );
 
+    for (col, text) in [
+        (Column::SourceIdentity, &source_identity),
+        (Column::SourceLoginId, &source_login_id),
+        (Column::TargetIdentity, &target_identity),
+    ] {
+        if let Some(why) = text.as_deref().and_then(|t| name_problem(col, t)) {
+            problems.at(line, Some(index[&col]), format!("{} {why}", col.name()));
+        }
+    }
+    if source_password
+        .as_ref()
+        .is_some_and(|p| p.expose().contains(['\0', '\r', '\n']))
+    {
+        problems.at(
+            line,
+            Some(index[&Column::SourcePassword]),
+            "SourcePassword contains a line break or NUL character, which no IMAP login can carry",
+        );
+    }
+
     let source_server = match source_server.filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => match text.parse::<Endpoint>() {
@@ -550,6 +570,43 @@ fn read_row(
         target_identity,
         source_root_folder,
     })
+}
+
+/// Longest identity or login name accepted: an address is at most 254 characters (RFC 5321)
+/// and a login name fits in the same; anything longer is a pasted paragraph, not a name.
+const MAX_NAME_CHARS: usize = 320;
+
+/// Why an identity or login name (trimmed) cannot be one, if it cannot. The value itself is never
+/// repeated: a shifted column may have put a password here.
+fn name_problem(col: Column, text: &str) -> Option<String> {
+    let chars = text.chars().count();
+    if text.contains(char::is_control) {
+        return Some("contains a control character (a line break or tab inside the field)".into());
+    }
+    if chars > MAX_NAME_CHARS {
+        return Some(format!(
+            "is {chars} characters long; at most {MAX_NAME_CHARS}"
+        ));
+    }
+    // Identities are addresses when they have an `@`: check the form an address must have.
+    if col != Column::SourceLoginId {
+        if let Some((local, domain)) = text.rsplit_once('@') {
+            if local.is_empty() {
+                return Some("has nothing before `@`".into());
+            }
+            if domain.is_empty() {
+                return Some("has nothing after `@`".into());
+            }
+            if domain.contains(char::is_whitespace)
+                || domain.starts_with('.')
+                || domain.ends_with('.')
+                || domain.contains("..")
+            {
+                return Some("has a malformed domain after `@`".into());
+            }
+        }
+    }
+    None
 }
 
 /// Why a (trimmed, non-empty) SourceRootFolder cannot name one folder, if it cannot. Levels are
@@ -670,7 +727,13 @@ mod tests {
     #[test]
     fn quoted_field_with_newline_keeps_row_start_line() {
         let csv = format!("{HEADER}joe,,joe,\"multi\nline\",,\nann,,,pw,,\n");
-        assert_eq!(one_problem(&csv), "users.csv:4:3: SourceLoginID is empty");
+        assert_eq!(
+            problems(&csv),
+            [
+                "users.csv:2:4: SourcePassword contains a line break or NUL character, which no IMAP login can carry",
+                "users.csv:4:3: SourceLoginID is empty",
+            ]
+        );
     }
 
     #[test]
@@ -840,6 +903,32 @@ mod tests {
             ]
         );
         // Line 5 repeats joe of line 2, but line 2 was rejected, so there is no first sighting.
+    }
+
+    #[test]
+    fn names_with_control_characters_bad_addresses_or_pasted_paragraphs() {
+        let long = "x".repeat(400);
+        let csv = format!(
+            "{HEADER}\"jo\ne\",,joe,pw,,\n\
+             ann,,\"a\tn\",pw,,\n\
+             bob,,bob,pw,bob@,\n\
+             @c.com,,c,pw,,\n\
+             dee,,dee,pw,dee@b..com,\n\
+             {long},,eve,pw,eve@b.com,\n\
+             fay,,fay,\"p\rw\",,\n"
+        );
+        assert_eq!(
+            problems(&csv),
+            [
+                "users.csv:2:1: SourceIdentity contains a control character (a line break or tab inside the field)",
+                "users.csv:4:3: SourceLoginID contains a control character (a line break or tab inside the field)",
+                "users.csv:5:5: TargetIdentity has nothing after `@`",
+                "users.csv:6:1: SourceIdentity has nothing before `@`",
+                "users.csv:7:5: TargetIdentity has a malformed domain after `@`",
+                "users.csv:8:1: SourceIdentity is 400 characters long; at most 320",
+                "users.csv:9:4: SourcePassword contains a line break or NUL character, which no IMAP login can carry",
+            ]
+        );
     }
 
     #[test]
