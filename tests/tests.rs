@@ -15,5 +15,6 @@ mod plan;
 mod plan_validation;
 mod quota;
 mod resume;
+mod secrets;
 mod status;
 mod transforms;
