@@ -36,6 +36,21 @@ pub enum Command {
     /// Show every batch and mailbox of a state file: status, what was copied, last synced, what
     /// is left. Read-only: safe while a migration runs.
     Status(crate::status_cmd::StatusArgs),
+    /// Write a template mailbox list (users.csv) and a commented settings file (cutover.toml)
+    /// to start a migration from.
+    Init(InitArgs),
+}
+
+/// Flags of `cutover init`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitArgs {
+    /// Where to write users.csv and cutover.toml.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Overwrite the files if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Flags of `cutover migrate`.
@@ -45,6 +60,11 @@ pub struct MigrateArgs {
     /// TargetIdentity, SourceRootFolder).
     #[arg(long, value_name = "USERS.csv")]
     pub users: PathBuf,
+
+    /// Settings from a TOML file (`cutover init` writes one): keys are these long flags; a flag
+    /// given on the command line wins.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Source server for rows without SourceServer: imaps://host:port, imap://host:port
     /// (STARTTLS), or imap+plain://host:port (cleartext, needs --allow-plaintext).

@@ -32,6 +32,10 @@ pub struct AssessArgs {
     #[arg(long, value_name = "USERS.csv")]
     pub users: PathBuf,
 
+    /// Settings from a TOML file, as for `cutover migrate`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Source server for rows without SourceServer: imaps://host:port, imap://host:port
     /// (STARTTLS), or imap+plain://host:port (cleartext, needs --allow-plaintext).
     #[arg(long, value_name = "URL")]

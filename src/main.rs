@@ -8,7 +8,9 @@ mod assess;
 mod assess_table;
 mod batch_lifecycle;
 mod bench;
+mod config_file;
 mod demo;
+mod init_cmd;
 mod migrate;
 mod plan_cmd;
 mod progress_ui;
@@ -19,7 +21,7 @@ mod status_table;
 mod summary;
 
 use args::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cutover_harness::velocity::measure::{self, WRAPPER_ARG};
 use settings::{BadInput, MigrateSettings};
 use std::process::ExitCode;
@@ -39,7 +41,15 @@ fn main() -> ExitCode {
     if raw.first().is_some_and(|a| a == WRAPPER_ARG) {
         return ExitCode::from(measure::wrapper_main(&raw[1..]).clamp(0, 255) as u8);
     }
-    let cli = Cli::parse();
+    let argv = match config_file::expand(&Cli::command(), raw) {
+        Ok(argv) => argv,
+        Err(problem) => {
+            return bad_input(&BadInput {
+                problems: vec![problem],
+            })
+        }
+    };
+    let cli = Cli::parse_from(std::iter::once(std::ffi::OsString::from("cutover")).chain(argv));
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -65,6 +75,7 @@ fn main() -> ExitCode {
         }
         Command::Plan(args) => plan_cmd::run(args),
         Command::Status(args) => status_cmd::run(&args),
+        Command::Init(args) => init_cmd::run(&args, &Cli::command()),
         Command::FolderMap(_) => {
             print!(
                 "{}",

@@ -8,6 +8,7 @@ mod copy_mock;
 mod dovecot_fixture;
 mod filters;
 mod incremental;
+mod init;
 mod interrupt;
 mod lockout;
 mod pair;

@@ -256,10 +256,31 @@ pub struct MessageSnapshot {
     pub sha256: [u8; 32],
 }
 
+/// What a migration must reproduce of one folder: each message's content hash, flags and
+/// INTERNALDATE, sorted (UIDs and UIDVALIDITY differ between servers by nature).
+pub type FolderMail = Vec<([u8; 32], BTreeSet<String>, DateTime<FixedOffset>)>;
+
 impl AccountSnapshot {
     /// All messages of all folders.
     pub fn message_count(&self) -> usize {
         self.folders.values().map(|f| f.messages.len()).sum()
+    }
+
+    /// The mail of every folder, comparable between source and destination: two accounts hold
+    /// the same mail when their `mail()` are equal.
+    pub fn mail(&self) -> BTreeMap<String, FolderMail> {
+        self.folders
+            .iter()
+            .map(|(name, f)| {
+                let mut mail: FolderMail = f
+                    .messages
+                    .iter()
+                    .map(|m| (m.sha256, m.flags.clone(), m.internaldate))
+                    .collect();
+                mail.sort();
+                (name.clone(), mail)
+            })
+            .collect()
     }
 }
 
