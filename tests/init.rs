@@ -80,7 +80,10 @@ fn init_writes_files_that_drive_a_migration() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert_eq!(run.status.code(), Some(0), "{out}");
-    assert_eq!(pair.dest_snapshot("ann").mail(), pair.source_snapshot("ann").mail());
+    assert_eq!(
+        pair.dest_snapshot("ann").mail(),
+        pair.source_snapshot("ann").mail()
+    );
     assert!(
         project.join("cutover-state.sqlite").exists(),
         "state beside the file"

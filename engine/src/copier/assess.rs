@@ -57,8 +57,16 @@ pub async fn inventory_mailbox(
         .filter(in_mailbox)
         .enumerate()
     {
-        let scan = discovery::scan_folder(&mut conn.session, &server, index, &folder.wire, None, t)
-            .await?;
+        let scan = discovery::scan_folder(
+            &mut conn.session,
+            &server,
+            index,
+            &folder.wire,
+            None,
+            None,
+            t,
+        )
+        .await?;
         inventory.folders.push(FolderInventory::from_sizes(
             mutf7::decode_lossless(&folder.wire),
             folder.delimiter,

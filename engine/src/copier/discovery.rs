@@ -49,6 +49,44 @@ pub struct FolderScan {
     /// The folder's UIDVALIDITY (0 when the server gave none): with a UID, names a message
     /// across sessions.
     pub uidvalidity: u32,
+    /// HIGHESTMODSEQ when the folder was opened (CONDSTORE servers): this pass's mark.
+    pub highest_modseq: Option<u64>,
+    /// Set when only the messages changed since this mod-sequence (the folder's mark from its
+    /// last clean pass) were read: new ones and those whose flags changed. The others were all
+    /// migrated (or filtered out) then and have not changed.
+    pub changed_since: Option<u64>,
+}
+
+/// `ENABLE CONDSTORE` (RFC 7162, RFC 5161) where the server offers both, so EXAMINE reports
+/// HIGHESTMODSEQ and FETCH takes CHANGEDSINCE. Returns whether it is on.
+pub async fn enable_condstore(
+    session: &mut Session,
+    server: &str,
+    caps: &crate::imap::Capabilities,
+    timeout: Duration,
+) -> Result<bool> {
+    let has = |name: &str| caps.all.iter().any(|c| c.eq_ignore_ascii_case(name));
+    if !(has("CONDSTORE") || has("QRESYNC")) || !has("ENABLE") {
+        return Ok(false);
+    }
+    let mut enabled = false;
+    command::run_checked(
+        session,
+        server,
+        "ENABLE CONDSTORE",
+        "ENABLE CONDSTORE",
+        timeout,
+        |r| {
+            if let imap_proto::Response::Capabilities(caps) = r {
+                enabled |= caps.iter().any(|c| {
+                    matches!(c, imap_proto::Capability::Atom(a) if a.eq_ignore_ascii_case("CONDSTORE"))
+                });
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(enabled)
 }
 
 /// Messages per metadata FETCH when a folder has to be read in parts.
@@ -61,12 +99,17 @@ const SCAN_CHUNK: usize = 256;
 /// If the server refuses the folder-wide FETCH (a message whose size it cannot compute from a
 /// damaged file, say), the UIDs are listed alone and the metadata read in parts, one message at
 /// a time where a part fails, so only the damaged message is left out (in `unreadable`).
+///
+/// With `mark` (UIDVALIDITY, HIGHESTMODSEQ of the folder's last clean pass) on a CONDSTORE
+/// server, no date range, and the same UIDVALIDITY, only what changed since is read
+/// (`CHANGEDSINCE`), and nothing at all when HIGHESTMODSEQ has not moved.
 pub async fn scan_folder(
     session: &mut Session,
     server: &str,
     folder_index: usize,
     wire: &str,
     search: Option<&str>,
+    mark: Option<(u32, u64)>,
     timeout: Duration,
 ) -> Result<FolderScan> {
     let mailbox = timed(timeout, || format!("{server}: EXAMINE {wire}"), async {
@@ -84,10 +127,28 @@ pub async fn scan_folder(
     };
     let mut unreadable = Vec::new();
     let mut outside_dates = 0;
+    let highest_modseq = mailbox.highest_modseq;
+    let mut changed_since = match (mark, highest_modseq, search) {
+        (Some((validity, since)), Some(now), None)
+            if mailbox.uid_validity == Some(validity) && now >= since =>
+        {
+            Some(since)
+        }
+        _ => None,
+    };
     if mailbox.exists > 0 {
-        let whole = match search {
-            None => scan.fetch(session, server, wire, "1:*", timeout).await,
-            Some(keys) => {
+        let whole = match (search, changed_since) {
+            (None, Some(since)) if Some(since) == highest_modseq => Ok(()),
+            (None, Some(since)) => {
+                let items = format!("{METADATA} (CHANGEDSINCE {since})");
+                scan.fetch(session, server, wire, "1:*", &items, timeout)
+                    .await
+            }
+            (None, None) => {
+                scan.fetch(session, server, wire, "1:*", METADATA, timeout)
+                    .await
+            }
+            (Some(keys), _) => {
                 let uids = uid_search(session, server, wire, keys, timeout).await?;
                 outside_dates = u64::from(mailbox.exists).saturating_sub(uids.len() as u64);
                 scan.fetch_in_parts(session, server, wire, &uids, &mut unreadable, timeout)
@@ -98,6 +159,7 @@ pub async fn scan_folder(
             Ok(()) => {}
             Err(e) if e.disposition() == Disposition::SkipMessage && search.is_none() => {
                 tracing::debug!(server, folder = wire, error = %e, "metadata refused; reading it in parts");
+                changed_since = None;
                 let uids = list_uids(session, server, wire, timeout).await?;
                 scan.fetch_in_parts(session, server, wire, &uids, &mut unreadable, timeout)
                     .await?;
@@ -110,8 +172,13 @@ pub async fn scan_folder(
         unreadable,
         outside_dates,
         uidvalidity: mailbox.uid_validity.unwrap_or(0),
+        highest_modseq,
+        changed_since,
     })
 }
+
+/// The metadata items read per message.
+const METADATA: &str = "(UID INTERNALDATE RFC822.SIZE FLAGS)";
 
 /// Metadata read so far from one folder.
 struct Metadata {
@@ -135,7 +202,10 @@ impl Metadata {
     ) -> Result<()> {
         for chunk in uids.chunks(SCAN_CHUNK) {
             let set = uid_set(chunk);
-            match self.fetch(session, server, wire, &set, timeout).await {
+            match self
+                .fetch(session, server, wire, &set, METADATA, timeout)
+                .await
+            {
                 Ok(()) => continue,
                 Err(e) if e.disposition() == Disposition::SkipMessage => {}
                 Err(e) => return Err(e),
@@ -147,7 +217,7 @@ impl Metadata {
                 .collect();
             for uid in missing {
                 match self
-                    .fetch(session, server, wire, &uid.to_string(), timeout)
+                    .fetch(session, server, wire, &uid.to_string(), METADATA, timeout)
                     .await
                 {
                     Ok(()) => {}
@@ -161,40 +231,33 @@ impl Metadata {
         Ok(())
     }
 
-    /// `UID FETCH set (UID INTERNALDATE RFC822.SIZE FLAGS)`. Answers without UID or
-    /// RFC822.SIZE are unsolicited (a flag change pushed by the server) and not ours.
+    /// `UID FETCH set items` (the [`METADATA`] items, perhaps with a modifier). Answers without
+    /// UID or RFC822.SIZE are unsolicited (a flag change pushed by the server) and not ours.
     async fn fetch(
         &mut self,
         session: &mut Session,
         server: &str,
         wire: &str,
         set: &str,
+        items: &str,
         timeout: Duration,
     ) -> Result<()> {
         let label = format!("UID FETCH metadata in {wire}");
         let (folder, messages, seen) = (self.folder, &mut self.messages, &mut self.seen);
-        command::uid_fetch(
-            session,
-            server,
-            set,
-            "(UID INTERNALDATE RFC822.SIZE FLAGS)",
-            &label,
-            timeout,
-            |f| {
-                if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                    if seen.insert(uid) {
-                        messages.push(MessageMeta {
-                            folder,
-                            uid,
-                            internaldate: f.internaldate,
-                            size: u64::from(size),
-                            flags: f.flags.unwrap_or_default(),
-                        });
-                    }
+        command::uid_fetch(session, server, set, items, &label, timeout, |f| {
+            if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                if seen.insert(uid) {
+                    messages.push(MessageMeta {
+                        folder,
+                        uid,
+                        internaldate: f.internaldate,
+                        size: u64::from(size),
+                        flags: f.flags.unwrap_or_default(),
+                    });
                 }
-                Ok(())
-            },
-        )
+            }
+            Ok(())
+        })
         .await
     }
 }

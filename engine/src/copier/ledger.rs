@@ -188,6 +188,10 @@ pub struct Ledger {
     /// When the newest pending intent loaded from the store was written: a process that died
     /// then may have left APPENDs the server is still carrying out.
     newest_loaded_intent: Option<chrono::DateTime<Utc>>,
+    /// Per source folder (wire name): the CONDSTORE mark of its last clean pass (UIDVALIDITY,
+    /// HIGHESTMODSEQ, message filter signature). Dropped as soon as a message of the folder is
+    /// forgotten or abandoned, in memory and (by the same records) in the store.
+    marks: HashMap<String, (u32, u64, String)>,
 }
 
 /// What a reconciliation found.
@@ -403,9 +407,49 @@ impl Ledger {
         }
     }
 
+    /// The mark (UIDVALIDITY, HIGHESTMODSEQ) from which the source folder `folder` may be read
+    /// by what changed since (CHANGEDSINCE), if its last clean pass ran under the message filter
+    /// `filter` (a [`crate::plan::message_filter::MessageFilter::signature`]).
+    pub fn mark(&self, folder: &str, filter: &str) -> Option<(u32, u64)> {
+        self.marks
+            .get(folder)
+            .filter(|(_, _, f)| f == filter)
+            .map(|&(validity, modseq, _)| (validity, modseq))
+    }
+
+    /// A pass over the source folder `folder` ended with every message migrated or filtered
+    /// out: records its marks for the next pass (`modseq` `None` clears the CONDSTORE mark).
+    pub fn folder_synced(
+        &mut self,
+        folder: &str,
+        uidvalidity: u32,
+        highest_uid: u32,
+        modseq: Option<u64>,
+        filter: &str,
+    ) {
+        let Some(p) = &mut self.persist else { return };
+        let Some(&id) = p.folder_ids.get(&(folder.to_string(), uidvalidity)) else {
+            return;
+        };
+        p.ops.push(crate::state::Op::FolderSynced {
+            folder: id,
+            highest_uid,
+            highest_modseq: modseq,
+            scan_filter: modseq.map(|_| filter.to_string()),
+        });
+        match modseq {
+            Some(m) => self
+                .marks
+                .insert(folder.to_string(), (uidvalidity, m, filter.to_string())),
+            None => self.marks.remove(folder),
+        };
+    }
+
     /// `key` will not be sent again in this run (the destination refused it, or it was not
     /// found where it would be): its intent, if any, is dropped.
     pub fn abandon(&mut self, key: &SourceKey) {
+        // Not migrated and unchanged at the source: only a whole read finds it again.
+        self.marks.remove(&key.folder);
         if let Some(p) = &mut self.persist {
             if p.intended.remove(key) {
                 if let Some(&id) = p.folder_ids.get(&(key.folder.clone(), key.uidvalidity)) {
@@ -518,6 +562,7 @@ impl Ledger {
         if self.done.remove(key).is_none() {
             return;
         }
+        self.marks.remove(&key.folder);
         if let Some(e) = self.done_by_folder.get_mut(&key.folder) {
             e.0 = e.0.saturating_sub(1);
             e.1 = e.1.saturating_sub(sent_size);
@@ -574,6 +619,11 @@ impl Ledger {
         let mut by_id = HashMap::new();
         let mut folder_ids = HashMap::new();
         for (f, done) in folders {
+            if let (Some(modseq), Some(filter)) = (f.highest_modseq, &f.scan_filter) {
+                ledger
+                    .marks
+                    .insert(f.name.clone(), (f.uidvalidity, modseq, filter.clone()));
+            }
             by_id.insert(f.id, (f.name.clone(), f.uidvalidity));
             folder_ids.insert((f.name.clone(), f.uidvalidity), f.id);
             if !done.is_empty() {

@@ -376,7 +376,19 @@ async fn run(
     let mut sources = vec![src];
     sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
     let search = options.message_filter.search_criteria();
-    let (sources, scans) = scan_all(sources, &plans, search.as_deref(), t).await?;
+    // With a state store, folders whose last pass ended clean are read by what changed since
+    // (CONDSTORE); the marks only hold under the same message filter.
+    let filter_signature = options.message_filter.signature();
+    let marks: Vec<Option<(u32, u64)>> = {
+        let l = lock(ledger);
+        plans
+            .iter()
+            .map(|p| l.mark(&p.source_wire, &filter_signature))
+            .collect()
+    };
+    let condstore = lock(ledger).is_persisted();
+    let (sources, scans) =
+        scan_all(sources, &plans, search.as_deref(), &marks, condstore, t).await?;
     let mut source_counts = vec![(0u64, 0u64); plans.len()];
     let mut all: Vec<MessageMeta> = Vec::new();
     let mut tallies: HashMap<usize, FolderTally> = HashMap::new();
@@ -385,10 +397,26 @@ async fn run(
     let mut flag_changes = Vec::new();
     let mut source_folders: Vec<(String, u32)> =
         plans.iter().map(|p| (p.source_wire.clone(), 0)).collect();
+    // Per folder: HIGHESTMODSEQ at this pass's EXAMINE and the highest UID read, for the marks
+    // recorded when the pass ends clean.
+    let mut modseqs: Vec<(Option<u64>, u32)> = vec![(None, 0); plans.len()];
+    let (mut read_since, mut unchanged) = (0u64, 0u64);
     for (folder, scan) in scans.into_iter().enumerate() {
         let Some(scan) = scan else { continue };
         filtered[folder].outside_dates = scan.outside_dates;
         source_folders[folder].1 = scan.uidvalidity;
+        let highest_uid = scan.messages.iter().map(|m| m.uid).max().unwrap_or(0);
+        modseqs[folder] = (scan.highest_modseq, highest_uid);
+        // Read by what changed: the messages not read are migrated and unchanged, so they
+        // count from the ledger, and the changed ones already migrated are not counted twice.
+        let partial = scan.changed_since.is_some();
+        if let Some(since) = scan.changed_since {
+            read_since += 1;
+            unchanged += u64::from(scan.highest_modseq == Some(since));
+            let (messages, bytes) = lock(ledger).done_in(&plans[folder].source_wire);
+            source_counts[folder].0 += messages;
+            source_counts[folder].1 += bytes;
+        }
         for m in scan.messages {
             match options.message_filter.excludes(&m) {
                 Some(Exclusion::Deleted) => {
@@ -401,14 +429,16 @@ async fn run(
                 }
                 None => {}
             }
-            source_counts[m.folder].0 += 1;
-            source_counts[m.folder].1 += m.size;
             let key = SourceKey {
                 folder: plans[folder].source_wire.clone(),
                 uidvalidity: scan.uidvalidity,
                 uid: m.uid,
             };
             let l = lock(ledger);
+            if !(partial && l.is_done(&key)) {
+                source_counts[m.folder].0 += 1;
+                source_counts[m.folder].1 += m.size;
+            }
             if !l.is_done(&key) {
                 drop(l);
                 all.push(m);
@@ -503,7 +533,7 @@ async fn run(
                     .map(|(i, _)| i)
                     .collect(),
             ),
-            source_folders: Arc::new(source_folders),
+            source_folders: Arc::new(source_folders.clone()),
             adopt,
         };
         let routing = Routing {
@@ -555,6 +585,21 @@ async fn run(
     for c in sources.into_iter().chain(dests) {
         c.logout(t).await;
     }
+    // Folders that ended clean (every message migrated or filtered out, flags synced) are read
+    // by what changed since this pass's HIGHESTMODSEQ next time.
+    if stopped.is_none() && search.is_none() && lock(ledger).is_persisted() {
+        {
+            let mut l = lock(ledger);
+            for (i, &(modseq, highest_uid)) in modseqs.iter().enumerate() {
+                let clean = tallies.get(&i).is_none_or(|t| t.failed_messages == 0);
+                let (name, validity) = &source_folders[i];
+                if clean && *validity != 0 {
+                    l.folder_synced(name, *validity, highest_uid, modseq, &filter_signature);
+                }
+            }
+        }
+        flush(ledger).await?;
+    }
 
     let folders: Vec<FolderReport> = plans
         .iter()
@@ -605,6 +650,8 @@ async fn run(
             recreated_destination_folders: rechecked.recreated_folders,
             found_again_at_destination: rechecked.found_again,
             lost_at_destination: rechecked.lost,
+            folders_read_since_last_pass: read_since,
+            folders_unchanged: unchanged,
         })
     };
     let warnings = threshold_warnings(&folders, dest_delimiter);
@@ -880,16 +927,24 @@ async fn scan_all(
     sources: Vec<Connection>,
     plans: &[FolderPlan],
     search: Option<&str>,
+    marks: &[Option<(u32, u64)>],
+    condstore: bool,
     t: std::time::Duration,
 ) -> Result<(Vec<Connection>, Scans)> {
     let search: Option<Arc<str>> = search.map(Arc::from);
+    let marks: Arc<Vec<Option<(u32, u64)>>> = Arc::new(marks.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let wires: Arc<Vec<String>> = Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
     let mut set = JoinSet::new();
     for mut conn in sources {
-        let (next, wires, search) = (next.clone(), wires.clone(), search.clone());
+        let (next, wires, search, marks) =
+            (next.clone(), wires.clone(), search.clone(), marks.clone());
         set.spawn(async move {
             let mut found = Vec::new();
+            if condstore {
+                let server = conn.server.clone();
+                discovery::enable_condstore(&mut conn.session, &server, &conn.caps, t).await?;
+            }
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= wires.len() {
@@ -902,6 +957,7 @@ async fn scan_all(
                     i,
                     &wires[i],
                     search.as_deref(),
+                    marks[i],
                     t,
                 )
                 .await?;

@@ -76,6 +76,15 @@ impl MessageFilter {
         (!keys.is_empty()).then(|| keys.join(" "))
     }
 
+    /// A text naming these filters exactly: a folder's CONDSTORE mark is only used under the
+    /// filters it was taken with, since a message left out then never shows up as changed.
+    pub fn signature(&self) -> String {
+        format!(
+            "since={:?};before={:?};max_size={:?};include_deleted={}",
+            self.since, self.before, self.max_size, self.include_deleted
+        )
+    }
+
     /// Whether a message listed in the date range is left out, and why.
     pub fn excludes(&self, meta: &MessageMeta) -> Option<Exclusion> {
         if !self.include_deleted

@@ -156,6 +156,12 @@ pub struct Incremental {
     /// Messages a recreated destination folder no longer held: copied again by this pass
     /// (counted in `new_messages` too).
     pub lost_at_destination: u64,
+    /// Source folders read by what changed since their last clean pass (CONDSTORE
+    /// `CHANGEDSINCE`): new messages and flag changes only. Their `filtered` counts are this
+    /// pass's changes only.
+    pub folders_read_since_last_pass: u64,
+    /// Of those, folders whose HIGHESTMODSEQ had not moved: nothing was read at all.
+    pub folders_unchanged: u64,
 }
 
 /// The messages a stopped mailbox did not copy. The copy is newest first, so these are the

@@ -102,7 +102,7 @@ impl StateDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, name, uidvalidity, highest_uid, highest_modseq, synced_at
+                "SELECT id, name, uidvalidity, highest_uid, highest_modseq, synced_at, scan_filter
                  FROM folder WHERE mailbox_id = ?1 ORDER BY name, uidvalidity",
             )
             .map_err(sql("listing folders"))?;
@@ -115,6 +115,7 @@ impl StateDb {
                     highest_uid: r.get(3)?,
                     highest_modseq: r.get(4)?,
                     synced_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
+                    scan_filter: r.get(6)?,
                 })
             })
             .map_err(sql("listing folders"))?;

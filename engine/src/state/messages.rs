@@ -317,7 +317,10 @@ fn apply(tx: &Transaction<'_>, op: Op, now: i64) -> Result<()> {
             }
             delete_intent(tx, folder, uid)?;
         }
-        Op::Cancel { folder, uid } => delete_intent(tx, folder, uid)?,
+        Op::Cancel { folder, uid } => {
+            delete_intent(tx, folder, uid)?;
+            clear_mark(tx, folder)?;
+        }
         Op::Adopt(record) => {
             let (folder, uid) = (record.folder, record.facts.uid);
             if is_migrated(tx, folder, uid)? {
@@ -396,6 +399,9 @@ fn apply(tx: &Transaction<'_>, op: Op, now: i64) -> Result<()> {
             if changed == 0 {
                 return Err(protocol(folder, uid, "forgetting a message not recorded"));
             }
+            // The message is to be copied again, but nothing changed at the source: the next
+            // pass must read the whole folder, not only what changed since the mark.
+            clear_mark(tx, folder)?;
         }
         Op::SetFlags { folder, uid, flags } => {
             let changed = tx
@@ -410,16 +416,33 @@ fn apply(tx: &Transaction<'_>, op: Op, now: i64) -> Result<()> {
             folder,
             highest_uid,
             highest_modseq,
+            scan_filter,
         } => {
             tx.prepare_cached(
                 "UPDATE folder SET highest_uid = max(highest_uid, ?2),
-                     highest_modseq = coalesce(?3, highest_modseq), synced_at = ?4
+                     highest_modseq = ?3, scan_filter = ?5, synced_at = ?4
                  WHERE id = ?1",
             )
-            .and_then(|mut s| s.execute(params![folder.0, highest_uid, highest_modseq, now]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    folder.0,
+                    highest_uid,
+                    highest_modseq,
+                    now,
+                    scan_filter
+                ])
+            })
             .map_err(sql("recording a folder pass"))?;
         }
     }
+    Ok(())
+}
+
+/// Drops the folder's CONDSTORE mark: the next pass reads the whole folder.
+fn clear_mark(tx: &Transaction<'_>, folder: FolderId) -> Result<()> {
+    tx.prepare_cached("UPDATE folder SET highest_modseq = NULL WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![folder.0]))
+        .map_err(sql("clearing a folder's mark"))?;
     Ok(())
 }
 
@@ -674,21 +697,52 @@ mod tests {
     }
 
     #[test]
-    fn folder_high_water_marks_only_move_up() {
+    fn folder_marks_uid_moves_up_modseq_is_replaced_and_forgetting_clears_it() {
         let (_dir, _path, mut db) = open_temp();
         let inbox = db.folder("joe", "INBOX", 1).unwrap();
-        for (uid, modseq) in [(40, Some(900)), (30, None)] {
+        let synced = |db: &mut StateDb, uid, modseq: Option<u64>| {
             let mut batch = RecordBatch::new();
             batch.push(Op::FolderSynced {
                 folder: inbox,
                 highest_uid: uid,
                 highest_modseq: modseq,
+                scan_filter: modseq.map(|_| "f1".to_string()),
             });
             db.commit(batch).unwrap();
-        }
+        };
+        synced(&mut db, 40, Some(900));
+        let folder = &db.folders("joe").unwrap()[0];
+        assert_eq!(folder.highest_modseq, Some(900));
+        assert_eq!(folder.scan_filter.as_deref(), Some("f1"));
+        assert!(folder.synced_at.is_some());
+        synced(&mut db, 30, None);
         let folder = &db.folders("joe").unwrap()[0];
         assert_eq!(folder.highest_uid, 40);
-        assert_eq!(folder.highest_modseq, Some(900));
-        assert!(folder.synced_at.is_some());
+        assert_eq!(
+            folder.highest_modseq, None,
+            "a pass without CONDSTORE clears the mark"
+        );
+
+        // A forgotten message and a cancelled intent each clear the mark.
+        synced(&mut db, 40, Some(950));
+        db.commit(intents(inbox, [7])).unwrap();
+        db.commit(dones(inbox, [7])).unwrap();
+        assert_eq!(db.folders("joe").unwrap()[0].highest_modseq, Some(950));
+        let mut batch = RecordBatch::new();
+        batch.push(Op::Forget {
+            folder: inbox,
+            uid: 7,
+        });
+        db.commit(batch).unwrap();
+        assert_eq!(db.folders("joe").unwrap()[0].highest_modseq, None);
+        synced(&mut db, 40, Some(960));
+        let mut batch = RecordBatch::new();
+        batch.push(Op::Intend(intent(inbox, 8)));
+        batch.push(Op::Cancel {
+            folder: inbox,
+            uid: 8,
+        });
+        db.commit(batch).unwrap();
+        assert_eq!(db.folders("joe").unwrap()[0].highest_modseq, None);
     }
 }

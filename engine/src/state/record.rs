@@ -108,8 +108,12 @@ pub struct FolderState {
     pub uidvalidity: u32,
     /// The highest source UID a finished pass has seen; the next pass fetches above it.
     pub highest_uid: u32,
-    /// HIGHESTMODSEQ at the last finished pass (CONDSTORE), for CHANGEDSINCE.
+    /// HIGHESTMODSEQ at the last finished pass (CONDSTORE), for CHANGEDSINCE: every message of
+    /// the folder with a lower mod-sequence was migrated or left out by [`Self::scan_filter`].
+    /// Cleared when a record of the folder is forgotten or cancelled.
     pub highest_modseq: Option<u64>,
+    /// The message filter that pass applied (its signature): the mark holds only under it.
+    pub scan_filter: Option<String>,
     /// When a pass last finished on this folder.
     pub synced_at: Option<DateTime<Utc>>,
 }
@@ -213,14 +217,17 @@ pub enum Op {
         /// The flags now at the destination.
         flags: String,
     },
-    /// A pass over the folder finished: the marks of the next incremental pass.
+    /// A pass over the folder finished with every message migrated or filtered out: the marks
+    /// of the next incremental pass (the mod-sequence mark is replaced, `None` clears it).
     FolderSynced {
         /// The folder.
         folder: FolderId,
         /// The highest source UID seen.
         highest_uid: u32,
-        /// HIGHESTMODSEQ, with CONDSTORE.
+        /// HIGHESTMODSEQ at the start of the pass, with CONDSTORE.
         highest_modseq: Option<u64>,
+        /// The signature of the message filter of the pass.
+        scan_filter: Option<String>,
     },
 }
 

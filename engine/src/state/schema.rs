@@ -1,6 +1,7 @@
 //! The state file's schema, its version (`PRAGMA user_version`) and the open-time checks.
 //!
-//! Version history: 1, the first. A migration from version N to N + 1 is appended to
+//! Version history: 1, the first; 2 adds `folder.scan_filter` (the message filter a CONDSTORE
+//! mark was taken under). A migration from version N to N + 1 is appended to
 //! [`MIGRATIONS`] and runs in one transaction with the version bump; a file with a version above
 //! [`SCHEMA_VERSION`] is refused, never opened read-write by an older build.
 
@@ -9,14 +10,18 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a cutover state file ("cuto" in ASCII): another program's SQLite
 /// database is refused instead of being filled with our tables.
 pub const APPLICATION_ID: i64 = 0x6375_746f;
 
 /// The migrations, index `i` taking the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// A folder's CONDSTORE mark (`highest_modseq`) is only good for the message filter it was taken
+/// under: a message the filter left out then would not show up as changed since.
+const V2: &str = "ALTER TABLE folder ADD COLUMN scan_filter TEXT;";
 
 /// Times are unix milliseconds (UTC); UIDs, UIDVALIDITY and UIDNEXT are IMAP's unsigned 32-bit
 /// numbers; digests are 32-byte SHA-256 blobs.
@@ -148,8 +153,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Opens an existing state file read-only, at exactly [`SCHEMA_VERSION`]: an older file would
-/// need the migration only a read-write open may run.
+/// Opens an existing state file read-only, at [`SCHEMA_VERSION`] or an older version whose
+/// tables the readers use unchanged (the migrations so far only add columns the readers skip).
 pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
     let open_err = |source| Error::Open {
         path: path.to_path_buf(),
@@ -170,7 +175,7 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
             path: path.to_path_buf(),
         });
     }
-    if version != SCHEMA_VERSION {
+    if version > SCHEMA_VERSION {
         return Err(Error::NewerSchema {
             path: path.to_path_buf(),
             found: version,
