@@ -70,7 +70,7 @@ pub async fn enable_condstore(
         return Ok(false);
     }
     let mut enabled = false;
-    command::run_checked(
+    let answer = command::run_checked(
         session,
         server,
         "ENABLE CONDSTORE",
@@ -85,8 +85,16 @@ pub async fn enable_condstore(
             Ok(())
         },
     )
-    .await?;
-    Ok(enabled)
+    .await;
+    match answer {
+        Ok(()) => Ok(enabled),
+        // A server that advertises ENABLE and refuses it: whole reads, as without CONDSTORE.
+        Err(crate::error::Error::Command { message, .. }) => {
+            tracing::debug!(server, %message, "ENABLE CONDSTORE refused");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Messages per metadata FETCH when a folder has to be read in parts.
