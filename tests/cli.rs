@@ -53,8 +53,6 @@ pub(crate) fn run_with_timeout(command: &mut Command, limit: Duration) -> Output
 
 #[test]
 fn malformed_mailbox_list_exits_2_with_every_problem_and_no_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.csv");
     // Excel-style: BOM, CRLF, semicolons.
     let csv = format!(
         "\u{FEFF}SourceIdentity;SourceServer;SourceLoginID;SourcePassword;TargetIdentity\r\n\
@@ -64,33 +62,8 @@ fn malformed_mailbox_list_exits_2_with_every_problem_and_no_password() {
          joe@a.com;;joe;{CSV_PASSWORD};\r\n\
          eve@a.com;;eve;{CSV_PASSWORD}\r\n"
     );
-    std::fs::write(&users, csv).unwrap();
-    let password_file = dir.path().join("admin.pw");
-    std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n")).unwrap();
-
-    let output = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .arg("migrate")
-            .arg("--users")
-            .arg(&users)
-            .args([
-                "--source",
-                "imaps://127.0.0.1:9",
-                "--dest",
-                "imaps://127.0.0.1:9",
-            ])
-            .args(["--dest-admin", "admin", "--dest-admin-password-file"])
-            .arg(&password_file)
-            .env_remove("CUTOVER_DEST_ADMIN_PASSWORD"),
-        Duration::from_secs(60),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (status, stdout, stderr) = migrate_with_list(csv.as_bytes());
+    assert_eq!(status, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
     for expected in [
         "users.csv:2:3: SourceLoginID is empty",
         "users.csv:3:2: SourceServer: invalid server address",
