@@ -13,14 +13,14 @@ use crate::assess_table;
 use crate::migrate::DANGER_WARNING;
 use crate::report_file::write_atomically;
 use crate::settings::{
-    admin_password, login_form, read_mailbox_list, server, tls_config, BadInput, SourceFlag,
+    admin_password, login_form, read_mailbox_list_with, server, tls_config, BadInput, SourceFlag,
 };
 use anyhow::Context;
 use cutover_engine::copier::assess::{destination_limits, inventory_mailbox};
 use cutover_engine::imap::quota::StorageQuota;
 use cutover_engine::imap::{ConnectOptions, LoginGuard, LoginLimit, TlsClient};
 use cutover_engine::plan::assessment::{assess, parse_size, DestLimits, MailboxAssessment};
-use cutover_engine::{Account, Auth, CompressMode, CopyOptions, TlsConfig};
+use cutover_engine::{Account, CompressMode, CopyOptions, TlsConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -36,6 +36,10 @@ pub struct AssessArgs {
     /// (STARTTLS), or imap+plain://host:port (cleartext, needs --allow-plaintext).
     #[arg(long, value_name = "URL")]
     pub source: Option<String>,
+
+    /// How each source mailbox is logged in to, as for `cutover migrate`.
+    #[command(flatten)]
+    pub source_access: crate::args::SourceAccessArgs,
 
     /// Destination server to read each TargetIdentity's quota (GETQUOTAROOT) and the size limit
     /// (APPENDLIMIT) from. Optional: without it, give --dest-quota and --max-message-size.
@@ -151,6 +155,9 @@ impl AssessSettings {
                 .map_err(|p| problems.push(p))
                 .ok()
         });
+        let source_access = crate::access::Access::source(&args.source_access, &env)
+            .map_err(|p| problems.extend(p))
+            .ok();
         let mut dest_login = None;
         if let Some(dest_text) = &args.dest {
             let dest = server(dest_text, "--dest", args.allow_plaintext)
@@ -197,7 +204,11 @@ impl AssessSettings {
         }
 
         let origin = args.users.display().to_string();
-        let rows = read_mailbox_list(&args.users, &mut problems);
+        let rules = source_access
+            .as_ref()
+            .map(crate::access::Access::list_rules)
+            .unwrap_or_default();
+        let rows = read_mailbox_list_with(&args.users, &rules, &mut problems);
         let source_flag = SourceFlag {
             given: args.source.is_some(),
             endpoint: source.as_ref(),
@@ -208,15 +219,18 @@ impl AssessSettings {
             let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
                 continue;
             };
+            let Some(source_auth) = source_access
+                .as_ref()
+                .and_then(|a| a.auth_for(row, &origin, &mut problems))
+            else {
+                continue;
+            };
             jobs.push(AssessJob {
                 source_identity: row.source_identity.clone(),
                 target_identity: row.target_identity.clone(),
                 source: Account {
                     endpoint,
-                    auth: Auth::Login {
-                        user: row.source_login_id.clone(),
-                        password: row.source_password.clone(),
-                    },
+                    auth: source_auth,
                 },
                 dest: dest_login
                     .as_ref()
@@ -362,6 +376,7 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
     use clap::Parser;
+    use cutover_engine::Auth;
 
     const USERS: &str = "SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n\
                          joe@a.com,joe,Joe-pw-1,joe@b.com\n";

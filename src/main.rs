@@ -3,6 +3,7 @@
 //! mock servers, `status` shows the batches and mailboxes of a state file. Exit status: 0 every
 //! message copied (or every mailbox assessed), 1 something was not, 2 bad input.
 
+mod access;
 mod args;
 mod assess;
 mod assess_table;
