@@ -1,5 +1,6 @@
 //! cutover's integration tests: one binary, one module per area.
 
+mod access;
 mod assess;
 mod bench;
 mod cli;
