@@ -29,6 +29,10 @@ pub enum Command {
     /// Pre-flight: read each mailbox of a CSV list (read-only) and report folders, counts,
     /// sizes, item thresholds, quota and message size limits.
     Assess(crate::assess::AssessArgs),
+    /// Pre-flight: log in to every source and destination mailbox of a CSV list, read-only,
+    /// and report reachable, authenticated, capabilities, destination quota, folders and
+    /// messages. A rejected password is tried once, never again in the run.
+    Check(crate::check_cmd::CheckArgs),
     /// Say how long a migration takes and how to batch it, from an inventory and the link.
     Plan(crate::plan_cmd::PlanArgs),
     /// Show the built-in folder map (the TOML form `--folder-map` also reads).

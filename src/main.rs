@@ -9,6 +9,7 @@ mod assess;
 mod assess_table;
 mod batch_lifecycle;
 mod bench;
+mod check_cmd;
 mod demo;
 mod migrate;
 mod plan_cmd;
@@ -61,6 +62,12 @@ fn main() -> ExitCode {
         Command::Assess(args) => {
             match assess::AssessSettings::from_args(&args, |name| std::env::var(name).ok()) {
                 Ok(settings) => runtime.block_on(assess::run(settings)),
+                Err(bad) => return bad_input(&bad),
+            }
+        }
+        Command::Check(args) => {
+            match check_cmd::CheckSettings::from_args(&args, |name| std::env::var(name).ok()) {
+                Ok(settings) => runtime.block_on(check_cmd::run(settings)),
                 Err(bad) => return bad_input(&bad),
             }
         }
