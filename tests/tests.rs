@@ -3,6 +3,7 @@
 mod access;
 mod assess;
 mod bench;
+mod check;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;
