@@ -64,6 +64,7 @@ impl Access {
         Access::build(
             Side::Source,
             args.source_access,
+            false,
             Flags {
                 admin: args.source_admin.as_deref(),
                 password_file: args.source_admin_password_file.as_deref(),
@@ -82,6 +83,7 @@ impl Access {
         args: &DestAccessArgs,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Access, Vec<String>> {
+        let defaulted = args.dest_access.is_none() && args.dest_login_form.is_none();
         let method = match (args.dest_access, args.dest_login_form) {
             (Some(method), _) => method,
             (None, Some(LoginForm::MasterSeparator)) => AccessMethod::Master,
@@ -99,6 +101,7 @@ impl Access {
         Access::build(
             Side::Dest,
             method,
+            defaulted,
             Flags {
                 admin: args.dest_admin.as_deref(),
                 password_file: args.dest_admin_password_file.as_deref(),
@@ -123,6 +126,7 @@ impl Access {
     fn build(
         side: Side,
         method: AccessMethod,
+        defaulted: bool,
         flags: Flags<'_>,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Access, Vec<String>> {
@@ -134,9 +138,10 @@ impl Access {
         let admin = flags.admin.map(str::trim).filter(|a| !a.is_empty());
         if uses_admin && admin.is_none() {
             problems.push(format!(
-                "{} {} needs {} NAME",
+                "{} {}{} needs {} NAME",
                 side.flag("access"),
                 method_name(method),
+                if defaulted { " (the default)" } else { "" },
                 side.flag("admin")
             ));
         }

@@ -497,15 +497,23 @@ impl Mocks {
 }
 
 #[test]
-fn xoauth2_and_oauthbearer_tokens_from_a_file_and_the_list() {
+fn xoauth2_and_oauthbearer_tokens_from_the_list_a_file_and_a_command_at_both_ends() {
+    use std::os::unix::fs::PermissionsExt;
     let users: Vec<String> = ["joe", "ann"].map(String::from).to_vec();
-    let csv = "SourceIdentity,SourceLoginID,SourceToken\njoe,joe,ya29.Joe-token\nann,ann,\n";
+    let csv = "SourceIdentity,SourceLoginID,SourceToken,TargetToken\n\
+               joe,joe,ya29.Joe-token,ya29.Dest-joe-row\nann,ann,,\n";
     for mechanism in ["xoauth2", "oauthbearer"] {
         let m = Mocks::start(&users);
         m.source_store.add_token("joe", "ya29.Joe-token");
         m.source_store.add_token("ann", "ya29.Ann-token");
-        // joe's token from the list, ann's from the token file.
+        m.dest_store.add_token("joe", "ya29.Dest-joe-row");
+        m.dest_store.add_token("ann", "ya29.Dest-ann");
+        // At the source joe's token comes from the list, ann's from the token file; at the
+        // destination joe's from the list, ann's from a command given her TargetIdentity.
         std::fs::write(m.path("token"), "ya29.Ann-token\n").unwrap();
+        let script = m.path("dest-token.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"ya29.Dest-$1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (code, all) = m.migrate(
             csv,
             &[
@@ -513,6 +521,10 @@ fn xoauth2_and_oauthbearer_tokens_from_a_file_and_the_list() {
                 mechanism,
                 "--source-token-file",
                 m.path("token").to_str().unwrap(),
+                "--dest-access",
+                mechanism,
+                "--dest-token-command",
+                script.to_str().unwrap(),
             ],
         );
         assert_eq!(code, Some(0), "{mechanism}: {all}");
@@ -521,6 +533,7 @@ fn xoauth2_and_oauthbearer_tokens_from_a_file_and_the_list() {
             m.assert_copied(user);
         }
         assert_eq!(m.source.stats().logins_failed, 0);
+        assert_eq!(m.dest.stats().logins_failed, 0);
     }
 }
 
@@ -537,6 +550,8 @@ fn a_refused_bearer_token_fails_the_mailbox_after_the_rfc_7628_error_exchange() 
             all.contains("joe: credentials rejected for joe at "),
             "{mechanism}: {all}"
         );
+        // The server's NO, not a BAD for a wrong answer to its error report.
+        assert!(all.contains("[AUTHENTICATIONFAILED]"), "{mechanism}: {all}");
         assert!(!all.contains("ya29."), "a token in the output:\n{all}");
     }
     assert_eq!(m.source.stats().logins_failed, 2, "one refusal per run");

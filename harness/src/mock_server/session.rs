@@ -115,7 +115,7 @@ enum Pending {
     None,
     Authenticate(Bytes, sasl::Mechanism),
     /// A bearer token was refused and its error report sent: the client's answer comes next.
-    BearerRefused(Bytes),
+    BearerRefused(Bytes, sasl::Mechanism),
     Idle(Bytes),
 }
 
@@ -232,10 +232,18 @@ impl Session {
                     self.reply(&tag, reply, out);
                 }
             }
-            Pending::BearerRefused(tag) => {
-                // RFC 7628 3.2.3: whatever the client answers, the exchange fails.
+            Pending::BearerRefused(tag, mechanism) => {
+                // RFC 7628 3.2.3: the client answers the error report with a single ^A
+                // (OAUTHBEARER; XOAUTH2 clients send an empty response), and the exchange
+                // fails. Any other answer is a client bug, told apart by BAD.
+                let expected: &[u8] = match mechanism {
+                    sasl::Mechanism::OAuthBearer => b"AQ==",
+                    _ => b"",
+                };
                 let reply = if &line[..] == b"*" {
                     Reply::Bad("Authentication canceled".into())
+                } else if &line[..] != expected {
+                    Reply::Bad("Expected the dummy response to the error report".into())
                 } else {
                     Reply::No("[AUTHENTICATIONFAILED] Authentication failed.".into())
                 };
@@ -592,7 +600,7 @@ impl Session {
         self.shared.stats.login_failed();
         let report = sasl::base64_encode(mechanism.bearer_error().as_bytes());
         out.put(format!("+ {report}\r\n").as_bytes());
-        self.pending = Pending::BearerRefused(tag.clone());
+        self.pending = Pending::BearerRefused(tag.clone(), mechanism);
         None
     }
 
