@@ -3,23 +3,18 @@
 //!
 //! Everything wrong with the input is collected and reported together as [`BadInput`] (exit 2)
 //! before anything connects. No message here ever contains a password: passwords are read into
-//! [`Secret`]s and only their emptiness is checked.
+//! [`cutover_engine::Secret`]s and only their emptiness is checked (see `access`).
 
 use crate::access::Access;
-use crate::args::{Append, Compress, LoginForm, MigrateArgs, TuningArgs};
+use crate::args::{Append, Compress, MigrateArgs, TuningArgs};
 use cutover_engine::plan::assessment::parse_size;
 use cutover_engine::plan::mailbox_list::{parse_mailbox_list_with, ListRules, MailboxRow};
 use cutover_engine::plan::message_filter::{parse_date, MessageFilter};
 use cutover_engine::{
-    Account, AppendMode, CompressMode, CopyOptions, Endpoint, MailboxJob, ProxyLoginForm, Secret,
-    Security, TlsConfig,
+    Account, AppendMode, CompressMode, CopyOptions, Endpoint, MailboxJob, Security, TlsConfig,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The environment variable that holds the destination admin's password when no
-/// `--dest-admin-password-file` is given.
-pub const ADMIN_PASSWORD_ENV: &str = crate::access::DEST_ADMIN_PASSWORD_ENV;
 
 /// Most connections one user may hold on one server (guide 3.3.4.11).
 const MAX_CONNECTIONS_PER_USER: usize = 8;
@@ -268,32 +263,6 @@ pub(crate) fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<En
     Ok(endpoint)
 }
 
-/// The destination login form from `--dest-login-form` and `--master-separator`.
-pub(crate) fn login_form(form: LoginForm, separator: &str) -> Result<ProxyLoginForm, String> {
-    match form {
-        LoginForm::Authzid => Ok(ProxyLoginForm::Authzid),
-        LoginForm::MasterSeparator => {
-            let mut chars = separator.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if !c.is_whitespace() && !c.is_control() => {
-                    Ok(ProxyLoginForm::MasterSeparator(c))
-                }
-                _ => Err(format!(
-                    "--master-separator must be one visible character, not {separator:?}"
-                )),
-            }
-        }
-    }
-}
-
-/// The destination admin's password: the first line of the file, else the environment.
-pub(crate) fn admin_password(
-    file: Option<&Path>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Secret, String> {
-    crate::access::read_password(file, "--dest-admin-password-file", ADMIN_PASSWORD_ENV, env)
-}
-
 /// Certificate checking from `--ca-file` and `--danger-accept-invalid-certs`.
 pub(crate) fn tls_config(
     ca_file: Option<&Path>,
@@ -492,6 +461,7 @@ pub fn copy_options(t: &TuningArgs) -> Result<CopyOptions, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::DEST_ADMIN_PASSWORD_ENV as ADMIN_PASSWORD_ENV;
     use crate::args::{Cli, Command};
     use clap::Parser;
     use cutover_engine::Auth;
