@@ -752,6 +752,30 @@ mod tests {
     }
 
     #[test]
+    fn master_separator_and_login_aliases() {
+        let config = DovecotConfig {
+            master_separator: '/',
+            login_aliases: vec![("corp/admin/alice".into(), "pw".into(), "alice".into())],
+            ..DovecotConfig::default()
+        };
+        let root = RunAs::Root {
+            mail_uid: 65534,
+            mail_gid: 65534,
+        };
+        let text = render_config(&config, &paths(), PORTS, &root);
+        assert!(text.contains("auth_master_user_separator = /\n"));
+        assert!(text.contains("auth_username_chars =\n"));
+        let plain = render_config(&DovecotConfig::default(), &paths(), PORTS, &root);
+        assert!(plain.contains("auth_master_user_separator = *\n"));
+        assert!(!plain.contains("auth_username_chars"));
+        let unknown = DovecotConfig {
+            login_aliases: vec![("corp/admin/bob".into(), "pw".into(), "bob".into())],
+            ..DovecotConfig::default()
+        };
+        assert!(unknown.validate().is_err(), "bob is no user");
+    }
+
+    #[test]
     fn validation_rejects_bad_separator_and_names() {
         let bad_separator = DovecotConfig {
             separator: '|',
