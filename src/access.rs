@@ -145,6 +145,24 @@ impl Access {
                 side.flag("admin")
             ));
         }
+        if !uses_admin && admin.is_some() {
+            problems.push(format!(
+                "{} is not used by {} {}: give {} combined, master or authzid",
+                side.flag("admin"),
+                side.flag("access"),
+                method_name(method),
+                side.flag("access"),
+            ));
+        }
+        let uses_tokens = matches!(method, AccessMethod::Xoauth2 | AccessMethod::Oauthbearer);
+        if !uses_tokens && (flags.token_file.is_some() || flags.token_command.is_some()) {
+            problems.push(format!(
+                "bearer tokens are not used by {} {}: give {} xoauth2 or oauthbearer",
+                side.flag("access"),
+                method_name(method),
+                side.flag("access"),
+            ));
+        }
         let env_var = match side {
             Side::Source => SOURCE_ADMIN_PASSWORD_ENV,
             Side::Dest => DEST_ADMIN_PASSWORD_ENV,
@@ -626,6 +644,19 @@ mod tests {
         assert_eq!(
             problems,
             ["--source-admin-separator must be one visible character, not \"**\""]
+        );
+        // Flags the method would ignore are named, not silently dropped.
+        let problems = Access::source(
+            &args(&["--source-admin", "admin", "--source-token-command", "x"]).source_access,
+            &env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "--source-admin is not used by --source-access individual: give --source-access combined, master or authzid",
+                "bearer tokens are not used by --source-access individual: give --source-access xoauth2 or oauthbearer"
+            ]
         );
     }
 

@@ -449,7 +449,8 @@ impl Mocks {
         self.dir.path().join(name)
     }
 
-    /// `cutover migrate` of `csv` with `args`, the destination through `root` (authzid).
+    /// `cutover migrate` of `csv` with `args`, the destination through `root` (authzid) unless
+    /// `args` choose another --dest-access.
     fn migrate(&self, csv: &str, args: &[&str]) -> (Option<i32>, String) {
         let users = self.path("users.csv");
         std::fs::write(&users, csv).unwrap();
@@ -460,10 +461,13 @@ impl Mocks {
             .args(["--source", &self.source.url(), "--dest", &self.dest.url()])
             .arg("--ca-file")
             .arg(self.path("ca.pem"))
-            .args(["--dest-admin", "root", "--no-state", "--quiet"])
+            .args(["--no-state", "--quiet"])
             .args(args)
             .env("CUTOVER_DEST_ADMIN_PASSWORD", DEST_ADMIN_PW)
             .env_remove("CUTOVER_SOURCE_ADMIN_PASSWORD");
+        if !args.contains(&"--dest-access") {
+            c.args(["--dest-admin", "root"]);
+        }
         let out = run_with_timeout(&mut c, Duration::from_secs(120));
         let all = format!(
             "{}\n{}",
