@@ -605,3 +605,70 @@ fn a_wrong_admin_password_across_many_mailboxes_makes_at_most_two_attempts() {
     );
     assert_eq!(m.dest.stats().logins_failed, 0);
 }
+
+#[test]
+fn bad_access_input_exits_2_naming_every_flag_and_line_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        format!(
+            "SourceIdentity,SourceLoginID,SourcePassword\njoe,joe*admin,{ADMIN_PW}\nkim,kim,{ADMIN_PW}\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+    c.arg("migrate")
+        .arg("--users")
+        .arg(&users)
+        .args([
+            "--source",
+            "imaps://127.0.0.1:1",
+            "--dest",
+            "imaps://127.0.0.1:1",
+        ])
+        .args(["--source-access", "manual-combined"])
+        .args(["--dest-access", "combined"])
+        .env_remove("CUTOVER_DEST_ADMIN_PASSWORD");
+    let out = run_with_timeout(&mut c, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--dest-access combined needs --dest-admin NAME"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no admin password: give --dest-admin-password-file FILE or set CUTOVER_DEST_ADMIN_PASSWORD"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(ADMIN_PW), "{stderr}");
+    // With the destination fixed, the row that is not User*Admin is named by line.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+    c.arg("check")
+        .arg("--users")
+        .arg(&users)
+        .args([
+            "--source",
+            "imaps://127.0.0.1:1",
+            "--dest",
+            "imaps://127.0.0.1:1",
+        ])
+        .args([
+            "--source-access",
+            "manual-combined",
+            "--dest-admin",
+            "admin",
+        ])
+        .env("CUTOVER_DEST_ADMIN_PASSWORD", DEST_ADMIN_PW);
+    let out = run_with_timeout(&mut c, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("users.csv:3: SourceLoginID \"kim\" is not in the form User*Admin"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(ADMIN_PW) && !stderr.contains(DEST_ADMIN_PW),
+        "{stderr}"
+    );
+}
