@@ -29,6 +29,10 @@ pub enum Command {
     /// Pre-flight: read each mailbox of a CSV list (read-only) and report folders, counts,
     /// sizes, item thresholds, quota and message size limits.
     Assess(crate::assess::AssessArgs),
+    /// Pre-flight: log in to every source and destination mailbox of a CSV list, read-only,
+    /// and report reachable, authenticated, capabilities, destination quota, folders and
+    /// messages. A rejected password is tried once, never again in the run.
+    Check(crate::check_cmd::CheckArgs),
     /// Say how long a migration takes and how to batch it, from an inventory and the link.
     Plan(crate::plan_cmd::PlanArgs),
     /// Show the built-in folder map (the TOML form `--folder-map` also reads).
@@ -75,23 +79,13 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "URL")]
     pub dest: String,
 
-    /// The destination admin that logs in on behalf of each TargetIdentity.
-    #[arg(long, value_name = "NAME")]
-    pub dest_admin: String,
+    /// How each source mailbox is logged in to.
+    #[command(flatten)]
+    pub source_access: SourceAccessArgs,
 
-    /// File whose first line is the destination admin's password. Without it the password is
-    /// read from the environment variable CUTOVER_DEST_ADMIN_PASSWORD.
-    #[arg(long, value_name = "FILE")]
-    pub dest_admin_password_file: Option<PathBuf>,
-
-    /// How the admin acts for a mailbox at the destination: SASL PLAIN with an authorization
-    /// identity, or a master-user login name `target<separator>admin`.
-    #[arg(long, value_enum, default_value_t = LoginForm::Authzid)]
-    pub dest_login_form: LoginForm,
-
-    /// Separator of the master-user login name (with --dest-login-form master-separator).
-    #[arg(long, value_name = "CHAR", default_value = "*")]
-    pub master_separator: String,
+    /// How each destination mailbox is logged in to.
+    #[command(flatten)]
+    pub dest_access: DestAccessArgs,
 
     /// Extra trusted CA certificates (PEM), e.g. a private CA.
     #[arg(long, value_name = "PEM")]
@@ -286,6 +280,116 @@ pub struct DemoArgs {
     /// Show nothing but errors and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How the mailboxes of one side are logged in to (`--source-access`, `--dest-access`; guide
+/// 3.5.6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessMethod {
+    /// Each mailbox's own credentials: SourceLoginID + SourcePassword (at the destination:
+    /// TargetIdentity + TargetPassword).
+    Individual,
+    /// LOGIN `admin<sep>user` with the admin's password (separator `/` by default; Exchange's
+    /// `Domain/Admin/User` is the admin `Domain/Admin`).
+    Combined,
+    /// Log in as the admin named in SourceLoginID and copy only the folders under the row's
+    /// SourceRootFolder, to the top of the target (source only).
+    RootFolder,
+    /// SourceLoginID already holds `user*admin`, SourcePassword the admin's password (Dovecot's
+    /// master-user form, combined by hand; source only).
+    ManualCombined,
+    /// LOGIN `user<sep>admin` with the admin's password (Dovecot master users; `*` by default).
+    Master,
+    /// AUTHENTICATE PLAIN with the user as authorization identity (RFC 4616) and the admin's
+    /// password.
+    Authzid,
+    /// AUTHENTICATE XOAUTH2 with an OAuth bearer token per mailbox (Gmail, Exchange Online).
+    Xoauth2,
+    /// AUTHENTICATE OAUTHBEARER (RFC 7628) with an OAuth bearer token per mailbox.
+    Oauthbearer,
+}
+
+/// The source's access flags, shared by `migrate`, `assess` and `check`. Secrets are never
+/// flags: the admin password comes from a file or CUTOVER_SOURCE_ADMIN_PASSWORD, tokens from
+/// the list's SourceToken column, a file or a command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceAccessArgs {
+    /// How each source mailbox is logged in to.
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = AccessMethod::Individual)]
+    pub source_access: AccessMethod,
+
+    /// The source admin (combined, master, authzid).
+    #[arg(long, value_name = "NAME")]
+    pub source_admin: Option<String>,
+
+    /// File whose first line is the source admin's password. Without it the password is read
+    /// from the environment variable CUTOVER_SOURCE_ADMIN_PASSWORD (root-folder: else each
+    /// row's SourcePassword).
+    #[arg(long, value_name = "FILE")]
+    pub source_admin_password_file: Option<PathBuf>,
+
+    /// Separator of the combined login name: default `/` for combined, `*` for master and
+    /// manual-combined.
+    #[arg(long, value_name = "SEP")]
+    pub source_admin_separator: Option<String>,
+
+    /// File whose first line is the OAuth bearer token for rows without a SourceToken
+    /// (xoauth2, oauthbearer).
+    #[arg(long, value_name = "FILE", conflicts_with = "source_token_command")]
+    pub source_token_file: Option<PathBuf>,
+
+    /// Command that prints a row's bearer token on stdout, run without a shell once per row
+    /// without a SourceToken, with the SourceLoginID as its last argument. Its output is never
+    /// logged.
+    #[arg(long, value_name = "COMMAND")]
+    pub source_token_command: Option<String>,
+}
+
+/// The destination's access flags, shared by `migrate` and `check`. `--dest-login-form` and
+/// `--master-separator` are the older spelling of `--dest-access authzid|master` and
+/// `--dest-admin-separator`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DestAccessArgs {
+    /// How each destination mailbox is logged in to (default: authzid, or as
+    /// --dest-login-form says). root-folder and manual-combined are source methods.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "METHOD",
+        conflicts_with = "dest_login_form"
+    )]
+    pub dest_access: Option<AccessMethod>,
+
+    /// The destination admin that logs in on behalf of each TargetIdentity (combined, master,
+    /// authzid).
+    #[arg(long, value_name = "NAME")]
+    pub dest_admin: Option<String>,
+
+    /// File whose first line is the destination admin's password. Without it the password is
+    /// read from the environment variable CUTOVER_DEST_ADMIN_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub dest_admin_password_file: Option<PathBuf>,
+
+    /// Separator of the combined login name: default `/` for combined, `*` for master.
+    #[arg(long, value_name = "SEP", conflicts_with = "master_separator")]
+    pub dest_admin_separator: Option<String>,
+
+    /// Older form of --dest-access: authzid or master-separator (= master).
+    #[arg(long, value_enum)]
+    pub dest_login_form: Option<LoginForm>,
+
+    /// Older form of --dest-admin-separator (with --dest-login-form master-separator).
+    #[arg(long, value_name = "CHAR")]
+    pub master_separator: Option<String>,
+
+    /// File whose first line is the OAuth bearer token for rows without a TargetToken.
+    #[arg(long, value_name = "FILE", conflicts_with = "dest_token_command")]
+    pub dest_token_file: Option<PathBuf>,
+
+    /// Command that prints a row's destination bearer token, run without a shell with the
+    /// TargetIdentity as its last argument. Its output is never logged.
+    #[arg(long, value_name = "COMMAND")]
+    pub dest_token_command: Option<String>,
 }
 
 /// `--dest-login-form`.

@@ -8,19 +8,16 @@
 //! unreadable), 2 bad input. Findings (a folder over its threshold, a mailbox over quota) are
 //! reported, not failures. No password reaches any output.
 
-use crate::args::LoginForm;
 use crate::assess_table;
 use crate::migrate::DANGER_WARNING;
 use crate::report_file::write_atomically;
-use crate::settings::{
-    admin_password, login_form, read_mailbox_list, server, tls_config, BadInput, SourceFlag,
-};
+use crate::settings::{read_mailbox_list_with, server, tls_config, BadInput, SourceFlag};
 use anyhow::Context;
 use cutover_engine::copier::assess::{destination_limits, inventory_mailbox};
 use cutover_engine::imap::quota::StorageQuota;
 use cutover_engine::imap::{ConnectOptions, LoginGuard, LoginLimit, TlsClient};
 use cutover_engine::plan::assessment::{assess, parse_size, DestLimits, MailboxAssessment};
-use cutover_engine::{Account, Auth, CompressMode, CopyOptions, TlsConfig};
+use cutover_engine::{Account, CompressMode, CopyOptions, TlsConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,27 +38,19 @@ pub struct AssessArgs {
     #[arg(long, value_name = "URL")]
     pub source: Option<String>,
 
+    /// How each source mailbox is logged in to, as for `cutover migrate`.
+    #[command(flatten)]
+    pub source_access: crate::args::SourceAccessArgs,
+
     /// Destination server to read each TargetIdentity's quota (GETQUOTAROOT) and the size limit
-    /// (APPENDLIMIT) from. Optional: without it, give --dest-quota and --max-message-size.
-    #[arg(long, value_name = "URL", requires = "dest_admin")]
+    /// (APPENDLIMIT) from, logging in as the --dest-access flags say (as for `cutover migrate`).
+    /// Optional: without it, give --dest-quota and --max-message-size.
+    #[arg(long, value_name = "URL")]
     pub dest: Option<String>,
 
-    /// The destination admin that logs in on behalf of each TargetIdentity (with --dest).
-    #[arg(long, value_name = "NAME", requires = "dest")]
-    pub dest_admin: Option<String>,
-
-    /// File whose first line is the destination admin's password. Without it the password is
-    /// read from the environment variable CUTOVER_DEST_ADMIN_PASSWORD.
-    #[arg(long, value_name = "FILE", requires = "dest")]
-    pub dest_admin_password_file: Option<PathBuf>,
-
-    /// How the admin acts for a mailbox at the destination, as for `cutover migrate`.
-    #[arg(long, value_enum, default_value_t = LoginForm::Authzid)]
-    pub dest_login_form: LoginForm,
-
-    /// Separator of the master-user login name (with --dest-login-form master-separator).
-    #[arg(long, value_name = "CHAR", default_value = "*")]
-    pub master_separator: String,
+    /// How each destination mailbox is logged in to (with --dest).
+    #[command(flatten)]
+    pub dest_access: crate::args::DestAccessArgs,
 
     /// The destination's storage quota per mailbox, e.g. 50GB (binary units: 1 GB = 2^30
     /// bytes). Overrides the quota read from --dest.
@@ -155,23 +144,19 @@ impl AssessSettings {
                 .map_err(|p| problems.push(p))
                 .ok()
         });
+        let source_access = crate::access::Access::source(&args.source_access, &env)
+            .map_err(|p| problems.extend(p))
+            .ok();
         let mut dest_login = None;
         if let Some(dest_text) = &args.dest {
             let dest = server(dest_text, "--dest", args.allow_plaintext)
                 .map_err(|p| problems.push(p))
                 .ok();
-            let admin = args.dest_admin.as_deref().unwrap_or_default().trim();
-            if admin.is_empty() {
-                problems.push("--dest-admin is empty".into());
-            }
-            let form = login_form(args.dest_login_form, &args.master_separator)
-                .map_err(|p| problems.push(p))
+            let access = crate::access::Access::dest(&args.dest_access, &env)
+                .map_err(|p| problems.extend(p))
                 .ok();
-            let password = admin_password(args.dest_admin_password_file.as_deref(), &env)
-                .map_err(|p| problems.push(p))
-                .ok();
-            if let (Some(dest), Some(form), Some(password)) = (dest, form, password) {
-                dest_login = Some((dest, form, admin.to_string(), password));
+            if let (Some(dest), Some(access)) = (dest, access) {
+                dest_login = Some((dest, access));
             }
         }
         let size = |flag: &str, text: &Option<String>, problems: &mut Vec<String>| {
@@ -201,7 +186,11 @@ impl AssessSettings {
         }
 
         let origin = args.users.display().to_string();
-        let rows = read_mailbox_list(&args.users, &mut problems);
+        let rules = source_access
+            .as_ref()
+            .map(crate::access::Access::list_rules)
+            .unwrap_or_default();
+        let rows = read_mailbox_list_with(&args.users, &rules, &mut problems);
         let source_flag = SourceFlag {
             given: args.source.is_some(),
             endpoint: source.as_ref(),
@@ -212,22 +201,30 @@ impl AssessSettings {
             let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
                 continue;
             };
+            let Some(source_auth) = source_access
+                .as_ref()
+                .and_then(|a| a.auth_for(row, &origin, &mut problems))
+            else {
+                continue;
+            };
+            let dest = match &dest_login {
+                None => None,
+                Some((dest, access)) => match access.auth_for(row, &origin, &mut problems) {
+                    Some(auth) => Some(Account {
+                        endpoint: dest.clone(),
+                        auth,
+                    }),
+                    None => continue,
+                },
+            };
             jobs.push(AssessJob {
                 source_identity: row.source_identity.clone(),
                 target_identity: row.target_identity.clone(),
                 source: Account {
                     endpoint,
-                    auth: Auth::Login {
-                        user: row.source_login_id.clone(),
-                        password: row.source_password.clone(),
-                    },
+                    auth: source_auth,
                 },
-                dest: dest_login
-                    .as_ref()
-                    .map(|(dest, form, admin, password)| Account {
-                        endpoint: dest.clone(),
-                        auth: form.auth_for(&row.target_identity, admin, password),
-                    }),
+                dest,
                 source_root: row.source_root_folder.clone(),
             });
         }
@@ -366,6 +363,7 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
     use clap::Parser;
+    use cutover_engine::Auth;
 
     const USERS: &str = "SourceIdentity,SourceLoginID,SourcePassword,TargetIdentity\n\
                          joe@a.com,joe,Joe-pw-1,joe@b.com\n";
@@ -460,8 +458,12 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[2].contains("--parallel"), "{problems:?}");
-        assert!(
-            parse(&dir, &["--dest", "imaps://dst.example"]).is_err(),
+        let args = parse(&dir, &["--dest", "imaps://dst.example"]).unwrap();
+        let env = |name: &str| (name == "CUTOVER_DEST_ADMIN_PASSWORD").then(|| "adm".to_string());
+        let problems = AssessSettings::from_args(&args, env).unwrap_err().problems;
+        assert_eq!(
+            problems,
+            ["--dest-access authzid (the default) needs --dest-admin NAME"],
             "--dest needs --dest-admin"
         );
     }

@@ -235,6 +235,15 @@ pub fn template(command: &clap::Command) -> String {
             }
             seen.push(long.to_string());
             push_help(&mut section, arg);
+            let choices: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            if choices.len() > 1 {
+                section.push_str(&format!("# One of: {}.\n", choices.join(", ")));
+            }
             section.push_str(&format!("# {long} = {}\n\n", example_value(arg)));
         }
         if !section.is_empty() {
@@ -283,8 +292,12 @@ fn example_value(arg: &Arg) -> String {
                 .join(", ")
         );
     }
-    match defaults.first() {
-        Some(d) => quote(d),
+    let first_choice = arg
+        .get_possible_values()
+        .first()
+        .map(|v| v.get_name().to_string());
+    match defaults.first().cloned().or(first_choice) {
+        Some(d) => quote(&d),
         None => {
             let name = arg
                 .get_value_names()
@@ -367,7 +380,7 @@ mod tests {
             PathBuf::from("users.csv"),
             "relative to the file"
         );
-        assert_eq!(args.dest_admin, "admin");
+        assert_eq!(args.dest_access.dest_admin.as_deref(), Some("admin"));
         assert_eq!(args.parallel, 3, "the command line wins");
         assert_eq!(
             args.exclude_folder,
@@ -449,25 +462,28 @@ mod tests {
                 assert!(text.contains(&format!("{long} = ")), "{long} missing");
             }
         }
-        // Uncommenting any line gives a setting `migrate` accepts.
-        let uncommented: String = text
+        // Uncommenting any one line gives a setting `migrate` accepts.
+        let migrate = command.find_subcommand("migrate").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("one.toml");
+        let mut tried = 0;
+        for line in text
             .lines()
             .filter(|l| l.starts_with("# ") && l.contains(" = "))
-            .map(|l| &l[2..])
-            .filter(|l| {
-                let key = l.split(" = ").next().unwrap();
-                find_arg(command.find_subcommand("migrate").unwrap(), key).is_some()
-                    && !["quiet", "dry-run", "no-state", "complete", "reopen"].contains(&key)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("all.toml");
-        std::fs::write(&file, format!("{BASE}{uncommented}\n")).unwrap();
-        let mut argv = words(&["migrate", "--config"]);
-        argv.push(file.into_os_string());
-        let argv = expand(&command, argv).unwrap();
-        Cli::try_parse_from(std::iter::once(OsString::from("cutover")).chain(argv))
-            .unwrap_or_else(|e| panic!("{e}"));
+        {
+            let setting = &line[2..];
+            let key = setting.split(" = ").next().unwrap();
+            if find_arg(migrate, key).is_none() {
+                continue;
+            }
+            std::fs::write(&file, format!("{BASE}{setting}\n")).unwrap();
+            let mut argv = words(&["migrate", "--config"]);
+            argv.push(file.clone().into_os_string());
+            let argv = expand(&command, argv).unwrap();
+            Cli::try_parse_from(std::iter::once(OsString::from("cutover")).chain(argv))
+                .unwrap_or_else(|e| panic!("{setting}: {e}"));
+            tried += 1;
+        }
+        assert!(tried > 30, "{tried} settings tried");
     }
 }

@@ -3,11 +3,13 @@
 //! mock servers, `status` shows the batches and mailboxes of a state file. Exit status: 0 every
 //! message copied (or every mailbox assessed), 1 something was not, 2 bad input.
 
+mod access;
 mod args;
 mod assess;
 mod assess_table;
 mod batch_lifecycle;
 mod bench;
+mod check_cmd;
 mod config_file;
 mod demo;
 mod init_cmd;
@@ -70,6 +72,12 @@ fn main() -> ExitCode {
         Command::Assess(args) => {
             match assess::AssessSettings::from_args(&args, |name| std::env::var(name).ok()) {
                 Ok(settings) => runtime.block_on(assess::run(settings)),
+                Err(bad) => return bad_input(&bad),
+            }
+        }
+        Command::Check(args) => {
+            match check_cmd::CheckSettings::from_args(&args, |name| std::env::var(name).ok()) {
+                Ok(settings) => runtime.block_on(check_cmd::run(settings)),
                 Err(bad) => return bad_input(&bad),
             }
         }

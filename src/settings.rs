@@ -3,22 +3,18 @@
 //!
 //! Everything wrong with the input is collected and reported together as [`BadInput`] (exit 2)
 //! before anything connects. No message here ever contains a password: passwords are read into
-//! [`Secret`]s and only their emptiness is checked.
+//! [`cutover_engine::Secret`]s and only their emptiness is checked (see `access`).
 
-use crate::args::{Append, Compress, LoginForm, MigrateArgs, TuningArgs};
+use crate::access::Access;
+use crate::args::{Append, Compress, MigrateArgs, TuningArgs};
 use cutover_engine::plan::assessment::parse_size;
-use cutover_engine::plan::mailbox_list::{parse_mailbox_list, MailboxRow};
+use cutover_engine::plan::mailbox_list::{parse_mailbox_list_with, ListRules, MailboxRow};
 use cutover_engine::plan::message_filter::{parse_date, MessageFilter};
 use cutover_engine::{
-    Account, AppendMode, Auth, CompressMode, CopyOptions, Endpoint, MailboxJob, ProxyLoginForm,
-    Secret, Security, TlsConfig,
+    Account, AppendMode, CompressMode, CopyOptions, Endpoint, MailboxJob, Security, TlsConfig,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The environment variable that holds the destination admin's password when no
-/// `--dest-admin-password-file` is given.
-pub const ADMIN_PASSWORD_ENV: &str = "CUTOVER_DEST_ADMIN_PASSWORD";
 
 /// Most connections one user may hold on one server (guide 3.3.4.11).
 const MAX_CONNECTIONS_PER_USER: usize = 8;
@@ -77,14 +73,11 @@ impl MigrateSettings {
         let dest = server(&args.dest, "--dest", args.allow_plaintext)
             .map_err(|p| problems.push(p))
             .ok();
-        if args.dest_admin.trim().is_empty() {
-            problems.push("--dest-admin is empty".into());
-        }
-        let login_form = login_form(args.dest_login_form, &args.master_separator)
-            .map_err(|p| problems.push(p))
+        let source_access = Access::source(&args.source_access, &env)
+            .map_err(|p| problems.extend(p))
             .ok();
-        let admin_password = admin_password(args.dest_admin_password_file.as_deref(), &env)
-            .map_err(|p| problems.push(p))
+        let dest_access = Access::dest(&args.dest_access, &env)
+            .map_err(|p| problems.extend(p))
             .ok();
         let tls = tls_config(args.ca_file.as_deref(), args.danger_accept_invalid_certs)
             .map_err(|p| problems.push(p))
@@ -128,7 +121,11 @@ impl MigrateSettings {
         }
 
         let origin = args.users.display().to_string();
-        let rows = read_mailbox_list(&args.users, &mut problems);
+        let rules = source_access
+            .as_ref()
+            .map(Access::list_rules)
+            .unwrap_or_default();
+        let rows = read_mailbox_list_with(&args.users, &rules, &mut problems);
         if let Some(options) = options.as_mut() {
             match address_rewriter(args, &rows) {
                 Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
@@ -146,22 +143,25 @@ impl MigrateSettings {
             let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
                 continue;
             };
-            let (Some(dest), Some(form), Some(password)) = (&dest, login_form, &admin_password)
+            let (Some(dest), Some(source_access), Some(dest_access)) =
+                (&dest, &source_access, &dest_access)
             else {
+                continue;
+            };
+            let source_auth = source_access.auth_for(row, &origin, &mut problems);
+            let dest_auth = dest_access.auth_for(row, &origin, &mut problems);
+            let (Some(source_auth), Some(dest_auth)) = (source_auth, dest_auth) else {
                 continue;
             };
             jobs.push(MailboxJob {
                 id: row.source_identity.clone(),
                 source: Account {
                     endpoint,
-                    auth: Auth::Login {
-                        user: row.source_login_id.clone(),
-                        password: row.source_password.clone(),
-                    },
+                    auth: source_auth,
                 },
                 dest: Account {
                     endpoint: dest.clone(),
-                    auth: form.auth_for(&row.target_identity, args.dest_admin.trim(), password),
+                    auth: dest_auth,
                 },
                 source_root: row.source_root_folder.clone(),
             });
@@ -184,15 +184,20 @@ impl MigrateSettings {
     }
 }
 
-/// Reads and parses the mailbox list at `path`, adding every problem (none holds a password).
-pub(crate) fn read_mailbox_list(path: &Path, problems: &mut Vec<String>) -> Vec<MailboxRow> {
+/// Reads and parses the mailbox list at `path` with the needs of the access method in use,
+/// adding every problem (none holds a password).
+pub(crate) fn read_mailbox_list_with(
+    path: &Path,
+    rules: &ListRules,
+    problems: &mut Vec<String>,
+) -> Vec<MailboxRow> {
     let origin = path.display().to_string();
     match std::fs::read(path) {
         Err(e) => {
             problems.push(format!("cannot read the mailbox list {origin}: {e}"));
             Vec::new()
         }
-        Ok(data) => match parse_mailbox_list(&data, &origin) {
+        Ok(data) => match parse_mailbox_list_with(&data, &origin, rules) {
             Ok(rows) => rows,
             Err(e) => {
                 problems.extend(e.to_string().lines().map(str::to_string));
@@ -256,66 +261,6 @@ pub(crate) fn server(text: &str, flag: &str, allow_plaintext: bool) -> Result<En
         return Err(format!("{flag}: {}", plaintext(&endpoint)));
     }
     Ok(endpoint)
-}
-
-/// The destination login form from `--dest-login-form` and `--master-separator`.
-pub(crate) fn login_form(form: LoginForm, separator: &str) -> Result<ProxyLoginForm, String> {
-    match form {
-        LoginForm::Authzid => Ok(ProxyLoginForm::Authzid),
-        LoginForm::MasterSeparator => {
-            let mut chars = separator.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if !c.is_whitespace() && !c.is_control() => {
-                    Ok(ProxyLoginForm::MasterSeparator(c))
-                }
-                _ => Err(format!(
-                    "--master-separator must be one visible character, not {separator:?}"
-                )),
-            }
-        }
-    }
-}
-
-/// The destination admin's password: the first line of the file, else the environment.
-pub(crate) fn admin_password(
-    file: Option<&Path>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Secret, String> {
-    let password = match file {
-        Some(path) => {
-            let data = std::fs::read(path).map_err(|e| {
-                format!(
-                    "cannot read --dest-admin-password-file {}: {e}",
-                    path.display()
-                )
-            })?;
-            let Ok(text) = String::from_utf8(data) else {
-                return Err(format!(
-                    "--dest-admin-password-file {}: not valid UTF-8",
-                    path.display()
-                ));
-            };
-            let first = text.split('\n').next().unwrap_or_default();
-            let password = Secret::new(first.strip_suffix('\r').unwrap_or(first));
-            if password.is_empty() {
-                return Err(format!(
-                    "--dest-admin-password-file {}: the first line is empty",
-                    path.display()
-                ));
-            }
-            password
-        }
-        None => match env(ADMIN_PASSWORD_ENV) {
-            Some(value) if !value.is_empty() => Secret::new(value),
-            Some(_) => return Err(format!("{ADMIN_PASSWORD_ENV} is empty")),
-            None => {
-                return Err(format!(
-                    "no destination admin password: give --dest-admin-password-file FILE or set {ADMIN_PASSWORD_ENV}"
-                ))
-            }
-        },
-    };
-    Ok(password)
 }
 
 /// Certificate checking from `--ca-file` and `--danger-accept-invalid-certs`.
@@ -516,8 +461,10 @@ pub fn copy_options(t: &TuningArgs) -> Result<CopyOptions, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::DEST_ADMIN_PASSWORD_ENV as ADMIN_PASSWORD_ENV;
     use crate::args::{Cli, Command};
     use clap::Parser;
+    use cutover_engine::Auth;
     use std::io::Write;
 
     const USERS: &str = "SourceIdentity,SourceServer,SourceLoginID,SourcePassword,TargetIdentity\n\
@@ -741,7 +688,7 @@ mod tests {
     fn password_from_environment_when_no_file() {
         let f = Fixture::new(USERS);
         let mut args = f.args(&[]);
-        args.dest_admin_password_file = None;
+        args.dest_access.dest_admin_password_file = None;
         let env = |name: &str| (name == ADMIN_PASSWORD_ENV).then(|| "env-pw".to_string());
         let s = MigrateSettings::from_args(&args, env).unwrap();
         assert!(

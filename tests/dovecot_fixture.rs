@@ -24,6 +24,8 @@ fn config(separator: char) -> DovecotConfig {
             ("bob".into(), "bob-pw".into()),
         ],
         master: Some(("admin".into(), "master-pw".into())),
+        master_separator: '*',
+        login_aliases: Vec::new(),
         separator,
         quota_bytes: Some(QUOTA_BYTES),
         max_mail_size: Some(MAX_MAIL_SIZE),

@@ -44,13 +44,11 @@ fn init_writes_files_that_drive_a_migration() {
     let toml = toml
         .replace("imaps://old-mail.example.com", &pair.source.imaps_url())
         .replace("imaps://new-mail.example.com", &pair.dest.imaps_url())
-        .replace(
-            "# dest-login-form = \"authzid\"",
-            "dest-login-form = \"master-separator\"",
-        )
         .replace("# ca-file = \"PEM\"", "ca-file = \"ca.pem\"")
-        .replace("# parallel = 4", "parallel = 0");
-    assert!(toml.contains("master-separator\"\n") && toml.contains("ca-file = \"ca.pem\""));
+        .replace("# parallel = 4", "parallel = 0")
+        + "\n# The test destination's admin is a Dovecot master user (ann*admin).\n\
+           dest-access = \"master\"\n";
+    assert!(toml.contains("ca-file = \"ca.pem\"") && toml.contains("\nparallel = 0\n"));
     std::fs::write(project.join("cutover.toml"), toml).unwrap();
 
     // run_with_timeout runs it in a directory of its own, so every relative path in the file

@@ -1,7 +1,9 @@
 //! cutover's integration tests: one binary, one module per area.
 
+mod access;
 mod assess;
 mod bench;
+mod check;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;

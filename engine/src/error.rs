@@ -54,7 +54,8 @@ pub enum Error {
     LoginLimitReached {
         /// The server.
         server: String,
-        /// The login identity (never the password).
+        /// The credential owner whose failures are counted (the admin of a proxy login; never
+        /// the password).
         identity: String,
         /// Failed logins counted within the window.
         failed: u32,

@@ -30,7 +30,7 @@ pub use copier::{
     MailboxJob,
 };
 pub use error::{Disposition, Error, Result};
-pub use imap::{Auth, Endpoint, ProxyLoginForm, Security, TlsConfig};
+pub use imap::{Auth, BearerMechanism, Endpoint, ProxyLoginForm, Security, TlsConfig};
 pub use report::{BatchReport, MailboxReport, Progress, ProgressObserver};
 pub use secret::Secret;
 

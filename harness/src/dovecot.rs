@@ -52,6 +52,13 @@ pub struct DovecotConfig {
     /// A master user (name, password) that can log in as any user, either as LOGIN
     /// `user*master` or as AUTHENTICATE PLAIN with authzid = user and authcid = master.
     pub master: Option<(String, String)>,
+    /// The separator of master-user login names (`auth_master_user_separator`): `user<sep>master`.
+    pub master_separator: char,
+    /// Extra login names as (login, password, user): logging in as `login` with `password`
+    /// opens `user`'s mailbox (a passwd-file entry with the `user=` extra field). This is how a
+    /// test server takes a combined Administrator/User login such as `corp/admin/joe`, which
+    /// Dovecot's own master users cannot (their name comes after the separator).
+    pub login_aliases: Vec<(String, String, String)>,
     /// Hierarchy separator of the private namespace: `'/'` or `'.'`.
     pub separator: char,
     /// Per-user storage quota in bytes (quota plugin, `count` backend); `None`: unlimited.
@@ -71,6 +78,8 @@ impl Default for DovecotConfig {
         DovecotConfig {
             users: vec![("alice".to_owned(), "alice-password".to_owned())],
             master: None,
+            master_separator: '*',
+            login_aliases: Vec::new(),
             separator: '/',
             quota_bytes: None,
             max_mail_size: None,
@@ -88,6 +97,21 @@ impl DovecotConfig {
             "separator must be '/' or '.', not {:?}",
             self.separator
         );
+        ensure!(
+            self.master_separator.is_ascii_punctuation() && self.master_separator != ':',
+            "master separator must be ASCII punctuation other than ':', not {:?}",
+            self.master_separator
+        );
+        for (login, password, user) in &self.login_aliases {
+            ensure!(
+                !login.contains(':') && !password.contains([':', '\n', '\r']),
+                "unusable login alias {login:?}"
+            );
+            ensure!(
+                self.users.iter().any(|(u, _)| u == user),
+                "login alias {login:?} names an unknown user {user:?}"
+            );
+        }
         let accounts = self.users.iter().chain(self.master.iter());
         for (name, password) in accounts {
             ensure!(!name.is_empty(), "empty user name");
@@ -149,7 +173,13 @@ impl Dovecot {
         fs::write(&paths.cert, &cert.cert_pem)?;
         fs::write(&paths.key, &cert.key_pem)?;
         fs::set_permissions(&paths.key, fs::Permissions::from_mode(0o600))?;
-        fs::write(&paths.users, passwd_file(&config.users))?;
+        let mut users = passwd_file(&config.users);
+        for (login, password, user) in &config.login_aliases {
+            users.push_str(&format!(
+                "{login}:{{PLAIN}}{password}::::::user={user} nodelay\n"
+            ));
+        }
+        fs::write(&paths.users, users)?;
         fs::write(&paths.masters, passwd_file(config.master.as_slice()))?;
         fs::create_dir(&paths.home)?;
         if let RunAs::Root { mail_uid, mail_gid } = run_as {
@@ -546,7 +576,14 @@ fn render_config(config: &DovecotConfig, paths: &Paths, ports: Ports, run_as: &R
     // Tests that expect a login to fail should not wait the default two seconds (see also
     // `nodelay` in the passwd-files).
     line("auth_failure_delay = 0");
-    line("auth_master_user_separator = *");
+    line(&format!(
+        "auth_master_user_separator = {}",
+        config.master_separator
+    ));
+    if !config.login_aliases.is_empty() {
+        // The default allowed characters leave out `/`, which combined logins contain.
+        line("auth_username_chars =");
+    }
     line("mail_location = sdbox:~/mail");
     // With the default fcntl locks, the kernel's deadlock detection can answer EDEADLK when
     // several imap processes of one user lock the mailbox list index at once, and Dovecot 2.3
@@ -712,6 +749,30 @@ mod tests {
         assert!(text.contains("default_internal_user = dev"));
         assert!(text.contains("service imap-login {\n  chroot =\n}"));
         assert!(text.contains("service anvil {\n  chroot =\n"));
+    }
+
+    #[test]
+    fn master_separator_and_login_aliases() {
+        let config = DovecotConfig {
+            master_separator: '/',
+            login_aliases: vec![("corp/admin/alice".into(), "pw".into(), "alice".into())],
+            ..DovecotConfig::default()
+        };
+        let root = RunAs::Root {
+            mail_uid: 65534,
+            mail_gid: 65534,
+        };
+        let text = render_config(&config, &paths(), PORTS, &root);
+        assert!(text.contains("auth_master_user_separator = /\n"));
+        assert!(text.contains("auth_username_chars =\n"));
+        let plain = render_config(&DovecotConfig::default(), &paths(), PORTS, &root);
+        assert!(plain.contains("auth_master_user_separator = *\n"));
+        assert!(!plain.contains("auth_username_chars"));
+        let unknown = DovecotConfig {
+            login_aliases: vec![("corp/admin/bob".into(), "pw".into(), "bob".into())],
+            ..DovecotConfig::default()
+        };
+        assert!(unknown.validate().is_err(), "bob is no user");
     }
 
     #[test]

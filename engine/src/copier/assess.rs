@@ -6,6 +6,9 @@
 //! metadata UID FETCH (UID INTERNALDATE RFC822.SIZE FLAGS): no body is read, no flag is set.
 //! Destination: one connection, CAPABILITY (APPENDLIMIT, RFC 7889) and `GETQUOTAROOT "INBOX"`
 //! (RFC 2087) when QUOTA is offered.
+//!
+//! [`check_login`] is the lighter pass of `cutover check`: one login per mailbox, LIST and
+//! `STATUS (MESSAGES)` only (no EXAMINE, no FETCH), and the quota.
 
 use super::discovery;
 use super::job::Account;
@@ -100,4 +103,103 @@ pub async fn destination_limits(account: &Account, opts: &ConnectOptions) -> Res
     };
     conn.logout(t).await;
     Ok(limits)
+}
+
+/// What `cutover check` learns from one read-only login to a mailbox.
+#[derive(Debug, Clone)]
+pub struct LoginCheck {
+    /// Capabilities after login.
+    pub caps: crate::imap::Capabilities,
+    /// Selectable folders (under the SourceRootFolder when there is one).
+    pub folders: u64,
+    /// Messages in them, by `STATUS (MESSAGES)`.
+    pub messages: u64,
+    /// The tightest storage quota, when the server offers QUOTA and `with_quota` asked.
+    pub quota: Option<crate::imap::quota::StorageQuota>,
+}
+
+/// Why a check stopped, and how far it got.
+#[derive(Debug)]
+pub struct CheckFailure {
+    /// Whether the server answered at all (TCP, TLS and greeting went through).
+    pub reachable: bool,
+    /// Whether the login was accepted.
+    pub authenticated: bool,
+    /// The error (never a password).
+    pub error: Error,
+}
+
+/// Logs in to the mailbox `account` opens (through `opts.logins`, the run's lockout guard),
+/// then reads, changing nothing: LIST, `STATUS (MESSAGES)` per selectable folder (under
+/// `source_root` when given, as `cutover migrate` would copy), and with `with_quota` the quota
+/// of INBOX. No folder is selected and no message is fetched.
+pub async fn check_login(
+    account: &Account,
+    opts: &ConnectOptions,
+    source_root: Option<&str>,
+    with_quota: bool,
+) -> std::result::Result<LoginCheck, CheckFailure> {
+    let t = opts.timeout;
+    let mut conn = connect(account, opts).await.map_err(|error| {
+        let reachable = matches!(
+            error,
+            Error::AuthRejected { .. }
+                | Error::LoginLimitReached { .. }
+                | Error::Unsupported { .. }
+        );
+        CheckFailure {
+            reachable,
+            authenticated: false,
+            error,
+        }
+    })?;
+    let after_login = |error| CheckFailure {
+        reachable: true,
+        authenticated: true,
+        error,
+    };
+    let server = conn.server.clone();
+    let read = async {
+        let listed = discovery::list(&mut conn.session, &server, t).await?;
+        let map = mailbox_folder_map(None, source_root, &listed);
+        if let (Some(map), Some(root)) = (&map, source_root) {
+            if !source_root_found(&listed, map) {
+                return Err(Error::SourceRootNotFound {
+                    server: server.clone(),
+                    root: root.to_string(),
+                });
+            }
+        }
+        let (mut folders, mut messages) = (0, 0);
+        for folder in listed.iter().filter(|f| f.selectable()) {
+            let path = translate_name(&mutf7::decode_lossless(&folder.wire), folder.delimiter, '/');
+            if map.as_ref().is_some_and(|m| m.strip_root(&path).is_none()) {
+                continue;
+            }
+            // async-imap quotes the name.
+            let status = crate::imap::timed(t, || format!("{server}: STATUS"), async {
+                conn.session
+                    .status(&folder.wire, "(MESSAGES)")
+                    .await
+                    .map_err(|e| crate::imap::imap_err(&server, "STATUS", e))
+            })
+            .await?;
+            folders += 1;
+            messages += u64::from(status.exists);
+        }
+        let quota = if with_quota && conn.caps.all.iter().any(|c| c == "QUOTA") {
+            storage_quota(&mut conn.session, &server, "INBOX", t).await?
+        } else {
+            None
+        };
+        Ok(LoginCheck {
+            caps: conn.caps.clone(),
+            folders,
+            messages,
+            quota,
+        })
+    }
+    .await;
+    conn.logout(t).await;
+    read.map_err(after_login)
 }

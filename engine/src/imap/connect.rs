@@ -4,7 +4,7 @@
 //! [`Error::AuthRejected`] and never retried here: accounts lock out after a few failures, so
 //! every login goes through the run's [`LoginGuard`].
 
-use super::auth::Auth;
+use super::auth::{Auth, BearerMechanism};
 use super::capabilities::Capabilities;
 use super::endpoint::{Endpoint, Security};
 use super::login_guard::LoginGuard;
@@ -256,18 +256,43 @@ async fn starttls(tcp: TcpStream, server: &str) -> Result<TcpStream> {
     Ok(reader.into_inner())
 }
 
-struct SaslPlain(Vec<u8>);
+/// A SASL exchange whose first answer is a prepared message (PLAIN, XOAUTH2, OAUTHBEARER).
+///
+/// After the first answer, a further challenge is the server's error report (RFC 7628 3.2.2:
+/// a JSON status for the bearer mechanisms); it is answered with `abort` (`^A` for OAUTHBEARER,
+/// empty for XOAUTH2), after which the server ends the exchange with NO. The message is
+/// zeroized once sent or dropped.
+struct SaslMessage {
+    first: Vec<u8>,
+    sent: bool,
+    abort: &'static [u8],
+}
 
-impl async_imap::Authenticator for SaslPlain {
-    type Response = Vec<u8>;
-    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
-        std::mem::take(&mut self.0)
+impl SaslMessage {
+    fn new(first: Vec<u8>, abort: &'static [u8]) -> Self {
+        SaslMessage {
+            first,
+            sent: false,
+            abort,
+        }
     }
 }
 
-impl Drop for SaslPlain {
+impl async_imap::Authenticator for SaslMessage {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        if self.sent {
+            // The server's error report: never echoed, it may quote what we sent.
+            return self.abort.to_vec();
+        }
+        self.sent = true;
+        std::mem::take(&mut self.first)
+    }
+}
+
+impl Drop for SaslMessage {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
+        zeroize::Zeroize::zeroize(&mut self.first);
     }
 }
 
@@ -286,23 +311,45 @@ async fn login(
         }
         other => imap_err(server, "login", other),
     };
-    match auth {
-        Auth::Login { user, password } => client
-            .login(user, password.expose())
-            .await
-            .map_err(|(e, _)| rejected(e)),
+    let (mechanism, message) = match auth {
+        Auth::Login { user, password }
+        | Auth::CombinedLogin {
+            login: user,
+            password,
+            ..
+        } => {
+            return client
+                .login(user, password.expose())
+                .await
+                .map_err(|(e, _)| rejected(e))
+        }
         Auth::PlainAs {
             authzid,
             authcid,
             password,
+        } => (
+            "PLAIN",
+            SaslMessage::new(Auth::sasl_plain(authzid, authcid, password), b""),
+        ),
+        Auth::Bearer {
+            mechanism,
+            user,
+            token,
         } => {
-            let msg = Auth::sasl_plain(authzid, authcid, password);
-            client
-                .authenticate("PLAIN", SaslPlain(msg))
-                .await
-                .map_err(|(e, _)| rejected(e))
+            let abort: &'static [u8] = match mechanism {
+                BearerMechanism::XOAuth2 => b"",
+                BearerMechanism::OAuthBearer => b"\x01",
+            };
+            (
+                mechanism.name(),
+                SaslMessage::new(Auth::sasl_bearer(*mechanism, user, token), abort),
+            )
         }
-    }
+    };
+    client
+        .authenticate(mechanism, message)
+        .await
+        .map_err(|(e, _)| rejected(e))
 }
 
 /// A TCP connection to `endpoint`, from `local` when given: the socket is bound to that address
@@ -405,7 +452,8 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
         }
     }
     let auth = account.auth.clone();
-    let identity = auth.login_identity().to_string();
+    // Failures count against whoever's secret is checked: the admin of a proxy login.
+    let identity = auth.credential_owner().to_string();
     let at = server.clone();
     let mut session = opts
         .logins

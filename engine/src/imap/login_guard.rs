@@ -17,8 +17,11 @@
 //! 4. **A started login reports its outcome** even when its caller gives up on it (a sibling
 //!    connection failed): it runs in a task of its own, bounded by the I/O timeout.
 //!
-//! The account is the login identity and the server (`joe at imaps://host:993`), never the
-//! password.
+//! The account is the credential owner and the server (`joe at imaps://host:993`), never the
+//! password: for a proxy login (`joe*admin`, PLAIN with authzid, combined `admin/joe`) the
+//! owner is the admin, whose password is the one checked, so a wrong admin password across
+//! every mailbox of a batch still makes at most `max_failed` attempts in total
+//! ([`crate::Auth::credential_owner`]).
 
 use crate::error::{Error, Result};
 use crate::state::{LoginAttempt, LoginReservation, StateStore};

@@ -19,7 +19,7 @@ pub use append_framing::{
     format_internaldate, frame_append, is_appendable_flag, AppendItem, Segment,
 };
 pub use append_pipeline::{AppendBatch, AppendPipeline, AppendVerdict, Completed};
-pub use auth::{Auth, ProxyLoginForm};
+pub use auth::{Auth, BearerMechanism, ProxyLoginForm};
 pub use capabilities::Capabilities;
 pub use connect::{connect, ConnectOptions, Connection, Session, TlsClient};
 pub(crate) use connect::{imap_err, timed};

@@ -2,7 +2,8 @@
 //!
 //! The header row names the columns, in any order, case-insensitively, with spaces and
 //! underscores ignored: `SourceIdentity`, `SourceServer`, `SourceLoginID`, `SourcePassword`,
-//! `TargetIdentity`, `SourceRootFolder`. The file is read as Excel saves it: an optional UTF-8
+//! `TargetIdentity`, `SourceRootFolder`, and the optional credentials of the access methods:
+//! `SourceToken` (an OAuth bearer token), `TargetPassword`, `TargetToken`. The file is read as Excel saves it: an optional UTF-8
 //! byte order mark, CRLF or LF line ends, quoted fields, and `;` instead of `,` as the separator
 //! in locales with a decimal comma (detected from the header line). Rows whose fields are all
 //! empty (Excel's trailing `,,,,,` rows) are skipped.
@@ -33,6 +34,30 @@ pub struct MailboxRow {
     pub target_identity: String,
     /// The folder of the source to copy from instead of the root (SourceRootFolder).
     pub source_root_folder: Option<String>,
+    /// An OAuth bearer token for the source (SourceToken), when the column is filled.
+    pub source_token: Option<Secret>,
+    /// The password of the destination mailbox (TargetPassword), for individual access at the
+    /// destination, when the column is filled.
+    pub target_password: Option<Secret>,
+    /// An OAuth bearer token for the destination (TargetToken), when the column is filled.
+    pub target_token: Option<Secret>,
+}
+
+/// What the access method in use needs from every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListRules {
+    /// SourcePassword must be present and filled (individual and manually combined access);
+    /// other methods take the admin's password or a token instead.
+    pub source_password_required: bool,
+}
+
+impl Default for ListRules {
+    /// SourcePassword required, as for individual access.
+    fn default() -> Self {
+        ListRules {
+            source_password_required: true,
+        }
+    }
 }
 
 /// One thing wrong with a mailbox list.
@@ -86,16 +111,22 @@ enum Column {
     SourcePassword,
     TargetIdentity,
     SourceRootFolder,
+    SourceToken,
+    TargetPassword,
+    TargetToken,
 }
 
 impl Column {
-    const ALL: [Column; 6] = [
+    const ALL: [Column; 9] = [
         Column::SourceIdentity,
         Column::SourceServer,
         Column::SourceLoginId,
         Column::SourcePassword,
         Column::TargetIdentity,
         Column::SourceRootFolder,
+        Column::SourceToken,
+        Column::TargetPassword,
+        Column::TargetToken,
     ];
 
     fn name(self) -> &'static str {
@@ -106,14 +137,18 @@ impl Column {
             Column::SourcePassword => "SourcePassword",
             Column::TargetIdentity => "TargetIdentity",
             Column::SourceRootFolder => "SourceRootFolder",
+            Column::SourceToken => "SourceToken",
+            Column::TargetPassword => "TargetPassword",
+            Column::TargetToken => "TargetToken",
         }
     }
 
-    fn required(self) -> bool {
-        matches!(
-            self,
-            Column::SourceIdentity | Column::SourceLoginId | Column::SourcePassword
-        )
+    fn required(self, rules: &ListRules) -> bool {
+        match self {
+            Column::SourceIdentity | Column::SourceLoginId => true,
+            Column::SourcePassword => rules.source_password_required,
+            _ => false,
+        }
     }
 
     /// The column a header cell names, ignoring case, spaces and underscores.
@@ -181,6 +216,7 @@ type ColumnIndex = HashMap<Column, usize>;
 fn read_header(
     header: &csv::ByteRecord,
     line: u64,
+    rules: &ListRules,
     problems: &mut Problems,
 ) -> Option<ColumnIndex> {
     let mut index = ColumnIndex::new();
@@ -233,7 +269,7 @@ fn read_header(
     }
     let mut usable = true;
     for col in Column::ALL {
-        if col.required() && !index.contains_key(&col) {
+        if col.required(rules) && !index.contains_key(&col) {
             problems.at(
                 line,
                 None,
@@ -254,6 +290,15 @@ struct Seen {
 ///
 /// Returns every row, or every problem found in the file (with line and column).
 pub fn parse_mailbox_list(data: &[u8], origin: &str) -> Result<Vec<MailboxRow>, MailboxListError> {
+    parse_mailbox_list_with(data, origin, &ListRules::default())
+}
+
+/// [`parse_mailbox_list`] for an access method with other needs (`rules`).
+pub fn parse_mailbox_list_with(
+    data: &[u8],
+    origin: &str,
+    rules: &ListRules,
+) -> Result<Vec<MailboxRow>, MailboxListError> {
     let data = strip_bom(data);
     let mut problems = Problems(Vec::new());
     let fail = |problems: Problems| MailboxListError {
@@ -310,7 +355,7 @@ pub fn parse_mailbox_list(data: &[u8], origin: &str) -> Result<Vec<MailboxRow>, 
         }
         if !header_seen {
             header_seen = true;
-            match read_header(&record, line, &mut problems) {
+            match read_header(&record, line, rules, &mut problems) {
                 Some(index) => header = Some((index, record.len())),
                 None => return Err(fail(problems)),
             }
@@ -330,7 +375,7 @@ pub fn parse_mailbox_list(data: &[u8], origin: &str) -> Result<Vec<MailboxRow>, 
             );
             continue;
         }
-        if let Some(row) = read_row(&record, line, index, &mut problems) {
+        if let Some(row) = read_row(&record, line, index, rules, &mut problems) {
             let mut source_repeats = false;
             let key = row.source_identity.to_lowercase();
             if let Some(first) = sources.get(&key) {
@@ -458,6 +503,7 @@ fn read_row(
     record: &csv::ByteRecord,
     line: u64,
     index: &ColumnIndex,
+    rules: &ListRules,
     problems: &mut Problems,
 ) -> Option<MailboxRow> {
     let before = problems.0.len();
@@ -488,6 +534,11 @@ fn read_row(
     let source_password = field(Column::SourcePassword, false).map(Secret::new);
     let target_identity = field(Column::TargetIdentity, true);
     let source_root_folder = field(Column::SourceRootFolder, true);
+    // Secrets are taken as written, like the password; an empty one counts as absent.
+    let mut secret = |col: Column| field(col, false).filter(|s| !s.is_empty()).map(Secret::new);
+    let source_token = secret(Column::SourceToken);
+    let target_password = secret(Column::TargetPassword);
+    let target_token = secret(Column::TargetToken);
     if problems.0.len() > before {
         return None;
     }
@@ -507,7 +558,7 @@ fn read_row(
     );
     require(
         Column::SourcePassword,
-        source_password.as_ref().is_none_or(Secret::is_empty),
+        rules.source_password_required && source_password.as_ref().is_none_or(Secret::is_empty),
     );
 
     for (col, text) in [
@@ -569,6 +620,9 @@ fn read_row(
         source_password: source_password.unwrap_or_else(|| Secret::new("")),
         target_identity,
         source_root_folder,
+        source_token,
+        target_password,
+        target_token,
     })
 }
 
@@ -948,5 +1002,37 @@ mod tests {
         assert!(!text.contains(pw), "{text}");
         let e = parse_mailbox_list(format!("{pw},{pw}\n").as_bytes(), "users.csv").unwrap_err();
         assert!(!format!("{e}\n{e:?}").contains(pw));
+    }
+
+    #[test]
+    fn access_columns_are_optional_secrets_and_the_password_may_be_waived() {
+        let data =
+            b"SourceIdentity,SourceLoginID,SourcePassword,SourceToken,TargetPassword,TargetToken\n\
+                     joe,joe,pw, tok-1 ,Dest-pw,\n\
+                     ann,ann,pw,,,\n";
+        let rows = parse_mailbox_list(data, "u.csv").unwrap();
+        assert_eq!(
+            rows[0].source_token.as_ref().map(Secret::expose),
+            Some(" tok-1 ")
+        );
+        assert_eq!(
+            rows[0].target_password.as_ref().map(Secret::expose),
+            Some("Dest-pw")
+        );
+        assert!(rows[0].target_token.is_none() && rows[1].source_token.is_none());
+
+        let no_passwords = b"SourceIdentity,SourceLoginID\njoe,joe\n";
+        let waived = ListRules {
+            source_password_required: false,
+        };
+        let rows = parse_mailbox_list_with(no_passwords, "u.csv", &waived).unwrap();
+        assert!(rows[0].source_password.is_empty());
+        let err = parse_mailbox_list(no_passwords, "u.csv").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "u.csv:1: required column SourcePassword is missing"
+        );
+        let empty = b"SourceIdentity,SourceLoginID,SourcePassword\njoe,joe,\n";
+        assert!(parse_mailbox_list_with(empty, "u.csv", &waived).is_ok());
     }
 }

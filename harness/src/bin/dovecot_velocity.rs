@@ -604,6 +604,8 @@ fn dovecot_config(
             .map(|a| (a.login.clone(), a.password.clone()))
             .collect(),
         master: destination.then(|| (ADMIN.to_owned(), ADMIN_PASSWORD.to_owned())),
+        master_separator: '*',
+        login_aliases: Vec::new(),
         separator: '/',
         quota_bytes: None,
         max_mail_size: None,

@@ -227,6 +227,8 @@ impl Capabilities {
             }
             if login_allowed {
                 caps.push("AUTH=PLAIN".into());
+                caps.push("AUTH=XOAUTH2".into());
+                caps.push("AUTH=OAUTHBEARER".into());
             }
         }
         if self.sasl_ir {

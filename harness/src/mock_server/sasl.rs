@@ -1,9 +1,8 @@
-//! SASL PLAIN (RFC 4616) and the base64 it travels in.
+//! SASL PLAIN (RFC 4616), XOAUTH2 and OAUTHBEARER (RFC 7628), and the base64 they travel in.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding (tests build SASL responses with it).
-#[cfg(test)]
+/// Standard base64 with padding (SASL challenges; tests build SASL responses with it).
 pub(crate) fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
@@ -74,6 +73,75 @@ pub(crate) fn parse_plain(b64: &[u8]) -> Option<PlainCredentials> {
     })
 }
 
+/// The SASL mechanisms the mock accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mechanism {
+    /// RFC 4616.
+    Plain,
+    /// Google's and Microsoft's bearer-token mechanism.
+    XOAuth2,
+    /// RFC 7628.
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// The mechanism named in `AUTHENTICATE name`, if supported.
+    pub(crate) fn from_name(name: &str) -> Option<Mechanism> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            "XOAUTH2" => Some(Mechanism::XOAuth2),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
+            _ => None,
+        }
+    }
+
+    /// The error report a server sends as a challenge when a bearer token is refused (RFC 7628
+    /// 3.2.2; Gmail sends the same shape for XOAUTH2). The client must answer it (`^A` for
+    /// OAUTHBEARER, an empty line for XOAUTH2) before the tagged NO.
+    pub(crate) fn bearer_error(self) -> &'static str {
+        match self {
+            Mechanism::XOAuth2 => {
+                r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#
+            }
+            _ => {
+                r#"{"status":"invalid_token","scope":"mail","openid-configuration":"https://mock.invalid/.well-known/openid-configuration"}"#
+            }
+        }
+    }
+}
+
+/// The user and token of an XOAUTH2 (`user=U ^A auth=Bearer T ^A ^A`) or OAUTHBEARER
+/// (`n,a=U, ^A auth=Bearer T ^A ^A`, RFC 7628 3.1) message in base64; `None` when malformed.
+pub(crate) fn parse_bearer(mechanism: Mechanism, b64: &[u8]) -> Option<(String, String)> {
+    let raw = String::from_utf8(base64_decode(b64)?).ok()?;
+    let mut parts = raw.split('\x01');
+    let user = match mechanism {
+        Mechanism::XOAuth2 => parts.next()?.strip_prefix("user=")?.to_string(),
+        Mechanism::OAuthBearer => {
+            let header = parts.next()?;
+            let rest = header
+                .strip_prefix("n,")
+                .or_else(|| header.strip_prefix("y,"))?;
+            let authzid = rest.strip_suffix(',')?.strip_prefix("a=")?;
+            authzid.replace("=2C", ",").replace("=3D", "=")
+        }
+        Mechanism::Plain => return None,
+    };
+    let mut token = None;
+    for kv in parts.by_ref() {
+        if kv.is_empty() {
+            break;
+        }
+        if let Some(t) = kv.strip_prefix("auth=Bearer ") {
+            token = Some(t.to_string());
+        }
+    }
+    if !raw.ends_with("\x01\x01") || user.is_empty() {
+        return None;
+    }
+    Some((user, token?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +164,26 @@ mod tests {
         );
         assert!(parse_plain(base64_encode(b"\0\0pw").as_bytes()).is_none());
         assert!(parse_plain(base64_encode(b"nonul").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn bearer_messages_of_both_mechanisms() {
+        let x = base64_encode(b"user=joe@a.com\x01auth=Bearer tok-1\x01\x01");
+        assert_eq!(
+            parse_bearer(Mechanism::XOAuth2, x.as_bytes()),
+            Some(("joe@a.com".into(), "tok-1".into()))
+        );
+        let o = base64_encode(b"n,a=j=2Coe,\x01host=h\x01auth=Bearer tok-2\x01\x01");
+        assert_eq!(
+            parse_bearer(Mechanism::OAuthBearer, o.as_bytes()),
+            Some(("j,oe".into(), "tok-2".into()))
+        );
+        let unterminated = base64_encode(b"user=joe\x01auth=Bearer t\x01");
+        assert_eq!(
+            parse_bearer(Mechanism::XOAuth2, unterminated.as_bytes()),
+            None
+        );
+        let no_token = base64_encode(b"user=joe\x01\x01");
+        assert_eq!(parse_bearer(Mechanism::XOAuth2, no_token.as_bytes()), None);
     }
 }

@@ -113,7 +113,9 @@ pub(crate) enum State {
 /// A command waiting for a raw line from the client.
 enum Pending {
     None,
-    Authenticate(Bytes),
+    Authenticate(Bytes, sasl::Mechanism),
+    /// A bearer token was refused and its error report sent: the client's answer comes next.
+    BearerRefused(Bytes, sasl::Mechanism),
     Idle(Bytes),
 }
 
@@ -220,11 +222,30 @@ impl Session {
     pub(crate) fn handle_line(&mut self, line: Bytes, out: &mut OutBuf) -> Action {
         match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => {}
-            Pending::Authenticate(tag) => {
+            Pending::Authenticate(tag, mechanism) => {
+                let reply = if &line[..] == b"*" {
+                    Some(Reply::Bad("Authentication canceled".into()))
+                } else {
+                    self.sasl(&tag, mechanism, &line, out)
+                };
+                if let Some(reply) = reply {
+                    self.reply(&tag, reply, out);
+                }
+            }
+            Pending::BearerRefused(tag, mechanism) => {
+                // RFC 7628 3.2.3: the client answers the error report with a single ^A
+                // (OAUTHBEARER; XOAUTH2 clients send an empty response), and the exchange
+                // fails. Any other answer is a client bug, told apart by BAD.
+                let expected: &[u8] = match mechanism {
+                    sasl::Mechanism::OAuthBearer => b"AQ==",
+                    _ => b"",
+                };
                 let reply = if &line[..] == b"*" {
                     Reply::Bad("Authentication canceled".into())
+                } else if &line[..] != expected {
+                    Reply::Bad("Expected the dummy response to the error report".into())
                 } else {
-                    self.plain(&line)
+                    Reply::No("[AUTHENTICATIONFAILED] Authentication failed.".into())
                 };
                 self.reply(&tag, reply, out);
             }
@@ -533,11 +554,11 @@ impl Session {
         let mechanism = c.keyword()?;
         let initial = if c.eat(b' ') { Some(c.rest()) } else { None };
         c.end()?;
-        if mechanism != "PLAIN" {
+        let Some(mechanism) = sasl::Mechanism::from_name(&mechanism) else {
             return Ok(Some(Reply::No(
                 "Unsupported authentication mechanism.".into(),
             )));
-        }
+        };
         if self.privacy_required() {
             return Ok(Some(Reply::No(
                 "[PRIVACYREQUIRED] Use STARTTLS first.".into(),
@@ -547,14 +568,40 @@ impl Session {
             Some(_) if !self.shared.config.caps.sasl_ir => {
                 Ok(Some(Reply::Bad("SASL-IR not supported".into())))
             }
-            Some(ir) if &ir[..] == b"=" => Ok(Some(self.plain(b""))),
-            Some(ir) => Ok(Some(self.plain(&ir))),
+            Some(ir) if &ir[..] == b"=" => Ok(self.sasl(tag, mechanism, b"", out)),
+            Some(ir) => Ok(self.sasl(tag, mechanism, &ir, out)),
             None => {
                 out.put(b"+ \r\n");
-                self.pending = Pending::Authenticate(tag.clone());
+                self.pending = Pending::Authenticate(tag.clone(), mechanism);
                 Ok(None)
             }
         }
+    }
+
+    /// The client's (base64) SASL message: the final reply, or `None` when a challenge was sent
+    /// and the exchange goes on.
+    fn sasl(
+        &mut self,
+        tag: &Bytes,
+        mechanism: sasl::Mechanism,
+        b64: &[u8],
+        out: &mut OutBuf,
+    ) -> Option<Reply> {
+        if mechanism == sasl::Mechanism::Plain {
+            return Some(self.plain(b64));
+        }
+        let Some((user, token)) = sasl::parse_bearer(mechanism, b64) else {
+            self.shared.stats.login_failed();
+            return Some(Reply::Bad(format!("Invalid {mechanism:?} response")));
+        };
+        if self.shared.store.token_ok(&user, &token) {
+            return Some(self.log_in_as(user));
+        }
+        self.shared.stats.login_failed();
+        let report = sasl::base64_encode(mechanism.bearer_error().as_bytes());
+        out.put(format!("+ {report}\r\n").as_bytes());
+        self.pending = Pending::BearerRefused(tag.clone(), mechanism);
+        None
     }
 
     fn plain(&mut self, b64: &[u8]) -> Reply {
@@ -568,12 +615,16 @@ impl Session {
     }
 
     fn log_in(&mut self, authzid: Option<&str>, authcid: &str, password: &str) -> Reply {
-        let store = &self.shared.store;
-        let Some(user) = store.authenticate(authzid, authcid, password) else {
+        let Some(user) = self.shared.store.authenticate(authzid, authcid, password) else {
             self.shared.stats.login_failed();
             return Reply::No("[AUTHENTICATIONFAILED] Authentication failed.".into());
         };
-        let Some(account) = store.account(&user) else {
+        self.log_in_as(user)
+    }
+
+    /// Opens `user`'s mailbox once its credentials were accepted.
+    fn log_in_as(&mut self, user: String) -> Reply {
+        let Some(account) = self.shared.store.account(&user) else {
             self.shared.stats.login_failed();
             return Reply::No("[AUTHENTICATIONFAILED] Authentication failed.".into());
         };

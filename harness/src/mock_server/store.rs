@@ -25,6 +25,8 @@ struct StoreInner {
     delimiter: char,
     accounts: RwLock<HashMap<String, Arc<Account>>>,
     admins: RwLock<HashMap<String, String>>,
+    /// OAuth bearer tokens: token -> the user it was issued for.
+    tokens: RwLock<HashMap<String, String>>,
 }
 
 /// One user: password and folders.
@@ -320,6 +322,7 @@ impl MockStore {
             delimiter,
             accounts: RwLock::new(HashMap::new()),
             admins: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -360,6 +363,19 @@ impl MockStore {
     fn account_or_panic(&self, user: &str) -> Arc<Account> {
         self.account(user)
             .unwrap_or_else(|| panic!("mock store: unknown user {user:?}; call add_user first"))
+    }
+
+    /// Issues an OAuth bearer token for `user`, accepted by AUTHENTICATE XOAUTH2 and
+    /// OAUTHBEARER (RFC 7628) for that user only.
+    pub fn add_token(&self, user: &str, token: &str) {
+        let mut tokens = self.0.tokens.write().unwrap_or_else(|e| e.into_inner());
+        tokens.insert(token.to_string(), user.to_string());
+    }
+
+    /// Whether `token` was issued for `user`, who exists.
+    pub(crate) fn token_ok(&self, user: &str, token: &str) -> bool {
+        let tokens = self.0.tokens.read().unwrap_or_else(|e| e.into_inner());
+        tokens.get(token).is_some_and(|u| u == user) && self.account(user).is_some()
     }
 
     /// Checks credentials; returns the user the session acts as.
