@@ -3,8 +3,10 @@
 //! `cutover bench`) must agree within 15%.
 //!
 //! The predicted scenarios are the ones where the link, not this machine's CPU, sets the pace
-//! (a round trip of 50 ms, a 10 Mbit/s cap), so the check holds on a busy machine too; the
-//! calibration runs span the RTTs and sizes the fit needs.
+//! (a round trip of 50 ms, a 10 Mbit/s cap); the calibration runs span the RTTs and sizes the fit
+//! needs. Still, Dovecot tests running beside it on two cores slowed a check run by 23%, so it is
+//! `#[ignore]`d in the parallel run and `scripts/test` runs it on its own afterwards
+//! (`cargo test --test tests -- --ignored`).
 
 use std::path::Path;
 use std::process::Command;
@@ -67,6 +69,7 @@ fn predict(model: &VelocityModel, r: &ScenarioResult) -> Duration {
 }
 
 #[test]
+#[ignore = "measures wall time: scripts/test runs it alone, after the other tests"]
 fn the_planner_predicts_shaped_runs_within_15_percent() {
     let dir = tempfile::tempdir().unwrap();
     // Calibration: three RTTs at two mailbox sizes (so start-up and per-message cost part),
