@@ -104,17 +104,7 @@ pub async fn copy_mailbox_leased(
         true => (StoreStatus::Completing, StoreStatus::Completed),
     };
     record_status(&ledger, running, None).await;
-    let report = attempts(
-        job,
-        options,
-        tls,
-        budget,
-        lease,
-        &state,
-        started,
-        &ledger,
-    )
-    .await;
+    let report = attempts(job, options, tls, budget, lease, &state, started, &ledger).await;
     // What is buffered (done, cancelled) is committed before the mailbox is reported.
     if let Err(e) = flush(&ledger).await {
         tracing::warn!(mailbox = %job.id, error = %e, "could not commit the last records");
