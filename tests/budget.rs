@@ -288,3 +288,111 @@ async fn a_batch_over_five_addresses_keeps_the_audited_budget_and_sticks_on_reru
         }
     }
 }
+
+/// Against Dovecot with `mail_max_userip_connections = 3` at the destination: each mailbox has 5
+/// folders with mail, so it would open 4 destination connections (one writer per folder, up to
+/// `dest_connections`). With `max_connections_per_server` 3 every login is accepted and all the
+/// mail arrives; without the cap Dovecot refuses the fourth login, which shows the setting is
+/// what keeps it out.
+mod dovecot {
+    use super::*;
+    use crate::pair::Pair;
+    use cutover_harness::imap_account::SeedMessage;
+
+    const USERS: [&str; 3] = ["ann", "bob", "cid"];
+    const FOLDERS: [&str; 5] = ["INBOX", "A", "B", "C", "D"];
+    const REFUSED: &str = "Maximum number of connections";
+
+    fn pair() -> Pair {
+        let pair = Pair::start(&USERS, "user-pw", "admin-pw", |dest| {
+            dest.max_userip_connections = 3;
+        });
+        let tz = FixedOffset::east_opt(0).unwrap();
+        for u in USERS {
+            for (f, folder) in FOLDERS.iter().enumerate() {
+                let messages: Vec<SeedMessage> = (0..3)
+                    .map(|m| SeedMessage {
+                        flags: vec![],
+                        internaldate: tz.with_ymd_and_hms(2025, 1, 1 + m, f as u32, 0, 0).unwrap(),
+                        body: format!(
+                            "From: a@example.org\r\nSubject: {u} {folder} {m}\r\n\r\nhi\r\n"
+                        )
+                        .into_bytes(),
+                    })
+                    .collect();
+                pair.seed_source(u, folder, &messages);
+            }
+        }
+        pair
+    }
+
+    fn migrate(pair: &Pair, per_server: Option<u32>) -> BatchReport {
+        let jobs = USERS
+            .iter()
+            .map(|u| MailboxJob {
+                id: u.to_string(),
+                source: Account {
+                    endpoint: pair.source.imaps_url().parse().unwrap(),
+                    auth: Auth::Login {
+                        user: u.to_string(),
+                        password: Secret::new("user-pw"),
+                    },
+                },
+                dest: Account {
+                    endpoint: pair.dest.imaps_url().parse().unwrap(),
+                    auth: ProxyLoginForm::MasterSeparator('*').auth_for(
+                        u,
+                        "admin",
+                        &Secret::new("admin-pw"),
+                    ),
+                },
+                source_root: None,
+            })
+            .collect();
+        let options = CopyOptions {
+            budget: BudgetConfig {
+                max_connections_per_server: per_server,
+                ..BudgetConfig::default()
+            },
+            reconnect_pause: Duration::from_millis(100),
+            ..CopyOptions::default()
+        };
+        let tls = TlsConfig {
+            ca_pem: Some(pair.ca_pem.clone().into_bytes()),
+            danger_accept_invalid_certs: false,
+        };
+        pair.runtime
+            .block_on(run_batch(jobs, options, tls, 3, Arc::new(NoProgress)))
+    }
+
+    fn messages_at_dest(pair: &Pair, user: &str) -> usize {
+        pair.dest_snapshot(user)
+            .folders
+            .values()
+            .map(|f| f.messages.len())
+            .sum()
+    }
+
+    #[test]
+    fn the_per_server_cap_keeps_every_login_within_mail_max_userip_connections() {
+        if cutover_harness::dovecot::dovecot_binary().is_none() {
+            panic!("dovecot is not installed (scripts/test installs it)");
+        }
+        let pair = pair();
+        let report = migrate(&pair, Some(3));
+        assert!(report.all_copied(), "{:?}", report.mailboxes);
+        let log = pair.dest.log();
+        assert!(!log.contains(REFUSED), "Dovecot refused a login:\n{log}");
+        for u in USERS {
+            assert_eq!(messages_at_dest(&pair, u), FOLDERS.len() * 3, "{u}");
+        }
+
+        // Without the cap the fourth destination connection of a mailbox is refused.
+        let pair = self::pair();
+        let _ = migrate(&pair, None);
+        assert!(
+            pair.dest.log().contains(REFUSED),
+            "Dovecot refused nothing without the cap: the test would not notice a broken cap"
+        );
+    }
+}
