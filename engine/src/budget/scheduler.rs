@@ -358,6 +358,19 @@ impl Scheduler {
         *self.servers.entry(demand.dest_server).or_default() += dest;
     }
 
+    /// Whether `demand` fits on an idle address: false only when the per-server cap leaves no
+    /// room for one connection per side (1, with the same login on the same server on both
+    /// sides), since [`super::BudgetConfig::validate`] rules out every other impossible cap.
+    pub fn can_ever_run(&self, demand: &Demand) -> bool {
+        let per_side = match demand.source_server == demand.dest_server {
+            true => 2,
+            false => 1,
+        };
+        self.caps.per_server.is_none_or(|cap| cap >= per_side)
+            && self.sides.count(1, 1) <= self.caps.per_user.min(self.caps.connections_per_ip)
+            && self.caps.users_per_ip >= 1
+    }
+
     /// The load of every address, by index.
     pub fn loads(&self) -> &[IpLoad] {
         &self.ips
@@ -544,6 +557,17 @@ mod tests {
         assert_eq!(g[1].1.dest, 4);
         s.check().unwrap();
         let _ = (a, b);
+    }
+
+    #[test]
+    fn one_login_on_one_server_with_a_cap_of_one_can_never_run() {
+        let mut c = caps(8, 10, 100);
+        c.per_server = Some(1);
+        let s = Scheduler::new(c, CountedSides::Both, 1);
+        let mut same = demand("a", None, (4, 4));
+        same.dest_server = same.source_server.clone();
+        assert!(!s.can_ever_run(&same));
+        assert!(s.can_ever_run(&demand("a", None, (4, 4))));
     }
 
     #[test]

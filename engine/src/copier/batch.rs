@@ -68,6 +68,13 @@ pub async fn run_batch(
             want_source,
             want_dest,
         };
+        if !budget.can_ever_run(&demand) {
+            let why = "connection budget: the per-server cap leaves no room for a source and a \
+                       destination connection of this login on this server";
+            let report = MailboxReport::failed(&job.id, why.into(), Default::default());
+            tasks.push((index, tokio::spawn(async move { report })));
+            continue;
+        }
         let (options, tls, progress, run_budget, budget) = (
             options.clone(),
             tls.clone(),
