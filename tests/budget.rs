@@ -8,8 +8,10 @@
 //! top level: the job's SourceRootFolder), so the audit sees both sides of a user at once and
 //! its peaks are exact: per user, per address, users per address.
 //!
-//! `CUTOVER_SCALE_FULL=1` runs the full size: 10,000 mailboxes, 2,000 users per address,
-//! 8 connections per user (needs a high open-files limit; the test raises it as far as allowed).
+//! `CUTOVER_SCALE_FULL=1` runs the full size: 10,000 mailboxes (or
+//! `CUTOVER_SCALE_MAILBOXES`), 2,000 users per address, 8 connections per user, as many
+//! mailboxes at once as the open-files limit allows (both ends of each connection are in this
+//! process; the test raises the soft limit to the hard one). It can take many minutes.
 
 use chrono::{FixedOffset, TimeZone};
 use cutover_engine::budget::{BudgetConfig, EgressMode};
@@ -41,13 +43,16 @@ struct Scale {
 fn scale() -> Scale {
     match std::env::var("CUTOVER_SCALE_FULL").as_deref() {
         Ok("1") => Scale {
-            mailboxes: 10_000,
+            mailboxes: std::env::var("CUTOVER_SCALE_MAILBOXES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(10_000),
             per_user: 8,
             users_per_ip: 2000,
             connections_per_ip: 16_000,
             // Both ends of every connection are in this process: as many mailboxes at once as
             // the open-files limit allows (all 10,000 need 160,000 descriptors).
-            parallel: open_files_limit().saturating_sub(1000) as usize / 16,
+            parallel: open_files_limit().saturating_sub(2000) as usize / 16,
         },
         // Small enough for CI, with caps that bind: 3 users or 10 connections per address,
         // 4 connections per user although each mailbox asks for 4 + 4.
@@ -222,12 +227,23 @@ async fn a_batch_over_five_addresses_keeps_the_audited_budget_and_sticks_on_reru
 
     let started = Instant::now();
     let report = tokio::time::timeout(
-        Duration::from_secs(600),
+        Duration::from_secs(3600),
         run(s, &ca, &server, &state, egress()),
     )
     .await
     .expect("the batch finishes");
     let took = started.elapsed();
+    eprintln!(
+        "{} mailboxes ({} at most at once) in {took:.1?}: {:.0} mailboxes/s, peaks {:?}",
+        s.mailboxes,
+        s.parallel,
+        s.mailboxes as f64 / took.as_secs_f64(),
+        report
+            .egress_peaks
+            .iter()
+            .map(|p| (p.users, p.connections))
+            .collect::<Vec<_>>()
+    );
     let failed: Vec<_> = report
         .mailboxes
         .iter()
@@ -248,26 +264,21 @@ async fn a_batch_over_five_addresses_keeps_the_audited_budget_and_sticks_on_reru
     for peak in &report.egress_peaks {
         assert!(peak.users <= s.users_per_ip && peak.connections <= s.connections_per_ip);
     }
-    assert!(
-        report
-            .egress_peaks
-            .iter()
-            .all(|p| p.connections == s.connections_per_ip || p.users == s.users_per_ip),
-        "the caps never bound: {:?}",
-        report.egress_peaks
-    );
+    if s.parallel >= s.mailboxes {
+        assert!(
+            report
+                .egress_peaks
+                .iter()
+                .all(|p| p.connections == s.connections_per_ip || p.users == s.users_per_ip),
+            "the caps never bound: {:?}",
+            report.egress_peaks
+        );
+    } else {
+        // The full size: the open-files limit (mailboxes at once) binds first.
+        let users: u32 = report.egress_peaks.iter().map(|p| p.users).sum();
+        assert!(users as usize >= s.parallel, "{:?}", report.egress_peaks);
+    }
     assert!(!report.egress_load.is_empty());
-    eprintln!(
-        "{} mailboxes ({} at most at once) in {took:.1?}: {:.0} mailboxes/s, peaks {:?}",
-        s.mailboxes,
-        s.parallel,
-        s.mailboxes as f64 / took.as_secs_f64(),
-        report
-            .egress_peaks
-            .iter()
-            .map(|p| (p.users, p.connections))
-            .collect::<Vec<_>>()
-    );
 
     // A rerun with the same state file and the addresses listed the other way round: each user
     // comes from the address recorded for it (the audit keeps every address a user came from).
