@@ -277,6 +277,24 @@ impl Lease {
         }
     }
 
+    /// Takes more connections from what is free now, up to what the mailbox wants, unless
+    /// another mailbox waits for the address; returns the extra (source, dest) permits, to open
+    /// that many more connections.
+    pub fn grow(&self) -> (usize, usize) {
+        let (source, dest) = {
+            let mut core = self.budget.core();
+            core.scheduler.grow(self.ticket)
+        };
+        if source + dest > 0 {
+            self.source.add_permits(source as usize);
+            self.dest.add_permits(dest as usize);
+            let mut held = self.held();
+            held.0 += source;
+            held.1 += dest;
+        }
+        (source as usize, dest as usize)
+    }
+
     /// Gives the permits no connection holds now back to the batch: the mailbox opened fewer
     /// connections than granted (fewer folders with mail than destination connections).
     pub fn return_unused(&self) {
