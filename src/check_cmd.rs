@@ -210,6 +210,7 @@ pub async fn run(settings: CheckSettings) -> anyhow::Result<bool> {
         timeout: CopyOptions::default().io_timeout,
         logins: LoginGuard::new(limit, store),
         local_address: None,
+        budget: None,
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.parallel));
     let mut tasks = tokio::task::JoinSet::new();

@@ -9,6 +9,7 @@ mod assess;
 mod assess_table;
 mod batch_lifecycle;
 mod bench;
+mod budget_settings;
 mod check_cmd;
 mod config_file;
 mod demo;

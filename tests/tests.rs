@@ -3,6 +3,7 @@
 mod access;
 mod assess;
 mod bench;
+mod budget;
 mod check;
 mod cli;
 mod copy_dovecot;

@@ -34,6 +34,8 @@ pub struct Connection {
     pub compressed: bool,
     /// Round trip of the CAPABILITY command after login.
     pub rtt: Duration,
+    /// The connection's permit of its mailbox's budget grant, given back when it is dropped.
+    _permit: Option<crate::budget::ConnectionPermit>,
 }
 
 /// How to open connections.
@@ -52,6 +54,10 @@ pub struct ConnectOptions {
     /// The egress address every connection leaves from (bound before connect), so all of a
     /// user's connections come from one public IP (guide 3.3.4.11); `None` lets the system pick.
     pub local_address: Option<IpAddr>,
+    /// The mailbox's budget lease for this side ([`crate::budget::Lease::connect_budget`]): a
+    /// permit is taken before connecting, under the open-rate limits, and held by the
+    /// [`Connection`] until it is dropped. `None` opens without a budget.
+    pub budget: Option<crate::budget::ConnectBudget>,
 }
 
 /// Runs `fut` under the timeout, naming `context` if it expires.
@@ -296,6 +302,27 @@ impl Drop for SaslMessage {
     }
 }
 
+/// What a NO or BAD to a login means: a refusal for now (too many connections of the user,
+/// Dovecot's `[LIMIT] Maximum number of connections from user+IP exceeded`; `[UNAVAILABLE]`,
+/// `[INUSE]`, `[THROTTLED]`) is retried later and is not a failed login; anything else rejects
+/// the credentials.
+fn login_refusal(server: &str, identity: &str, message: String) -> Error {
+    let m = message.to_ascii_uppercase();
+    let for_now = ["[LIMIT]", "[UNAVAILABLE]", "[INUSE]", "[THROTTLED]"];
+    if for_now.iter().any(|code| m.contains(code)) {
+        return Error::Command {
+            server: server.to_string(),
+            command: "LOGIN".into(),
+            message: bounded_text(&message),
+        };
+    }
+    Error::AuthRejected {
+        server: server.to_string(),
+        identity: identity.to_string(),
+        message,
+    }
+}
+
 async fn login(
     client: async_imap::Client<Transport>,
     auth: &Auth,
@@ -303,11 +330,7 @@ async fn login(
 ) -> Result<Session> {
     let rejected = |e: async_imap::error::Error| match e {
         async_imap::error::Error::No(message) | async_imap::error::Error::Bad(message) => {
-            Error::AuthRejected {
-                server: server.to_string(),
-                identity: auth.login_identity().to_string(),
-                message,
-            }
+            login_refusal(server, auth.login_identity(), message)
         }
         other => imap_err(server, "login", other),
     };
@@ -387,6 +410,17 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
     let endpoint = &account.endpoint;
     let server = endpoint.to_string();
     let t = opts.timeout;
+    let permit = match &opts.budget {
+        Some(budget) => Some(
+            timed(
+                t,
+                || format!("{server}: waiting for a connection of the budget"),
+                async { Ok(budget.acquire(&server).await) },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let tcp = timed(t, || format!("{server}: connect"), async {
         open_tcp(endpoint, opts.local_address)
             .await
@@ -496,6 +530,7 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
         server,
         compressed: want_compress,
         rtt,
+        _permit: permit,
     })
 }
 
@@ -519,14 +554,43 @@ pub fn should_compress(
 
 impl Connection {
     /// Logs out politely, ignoring errors: the work is already acknowledged.
+    ///
+    /// Then waits (at most a second) for the server to close its end: the server counts the
+    /// connection until then, so a budget permit given back earlier could let a new connection
+    /// in while the server still sees the old one.
     pub async fn logout(mut self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.session.logout()).await {
+            let transport = self.session.get_mut();
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Ok(n) = transport.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_refused_for_too_many_connections_is_retried_not_a_bad_password() {
+        use crate::error::Disposition;
+        let dovecot = "[LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)";
+        let e = login_refusal("imaps://d:993", "ann*admin", dovecot.into());
+        assert_eq!(e.disposition(), Disposition::Retry, "{e:?}");
+        assert!(!matches!(e, Error::AuthRejected { .. }));
+        let e = login_refusal("imaps://d:993", "ann", "[UNAVAILABLE] busy".into());
+        assert_eq!(e.disposition(), Disposition::Retry);
+        let e = login_refusal("imaps://d:993", "ann", "[AUTHENTICATIONFAILED] no".into());
+        assert!(matches!(e, Error::AuthRejected { .. }));
+        assert_eq!(e.disposition(), Disposition::StopMailbox);
+    }
 
     #[test]
     fn auto_compresses_only_slow_remote_links() {
