@@ -489,8 +489,23 @@ pub fn should_compress(
 
 impl Connection {
     /// Logs out politely, ignoring errors: the work is already acknowledged.
+    ///
+    /// Then waits (at most a second) for the server to close its end: the server counts the
+    /// connection until then, so a budget permit given back earlier could let a new connection
+    /// in while the server still sees the old one.
     pub async fn logout(mut self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.session.logout()).await {
+            let transport = self.session.get_mut();
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Ok(n) = transport.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 }
 
