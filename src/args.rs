@@ -225,6 +225,107 @@ pub struct TuningArgs {
     /// APPEND framing: auto picks MULTIAPPEND or pipelined LITERAL+ when offered.
     #[arg(long, value_enum, default_value_t = Append::Auto)]
     pub append_mode: Append,
+
+    /// Connection budget and egress addresses.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// The connection budget (guide 3.3.4.11): caps, rates, egress addresses, start order.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BudgetArgs {
+    /// Egress addresses, comma-separated: each user's connections all leave from one of them.
+    #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
+    pub egress: Vec<String>,
+
+    /// A file of egress addresses, one per line (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub egress_file: Option<PathBuf>,
+
+    /// static: contiguous segments of the list per address; pool: the address with the most
+    /// room when a mailbox starts. Either way sticky per user across runs (in the state file).
+    #[arg(long, value_enum, default_value_t = EgressModeArg::Pool)]
+    pub egress_mode: EgressModeArg,
+
+    /// Which connections leave through the egress address and count against the caps.
+    #[arg(long, value_enum, default_value_t = SidesArg::Both)]
+    pub egress_sides: SidesArg,
+
+    /// Start order of the mailboxes; sizes come from earlier passes in the state file.
+    #[arg(long, value_enum, default_value_t = OrderArg::Listed)]
+    pub order: OrderArg,
+
+    /// Connections of one user at once (counted sides).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_connections_per_user: u32,
+
+    /// Users on one egress address at once.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub max_users_per_ip: u32,
+
+    /// Connections on one egress address at once.
+    #[arg(long, value_name = "N", default_value_t = 16_000)]
+    pub max_connections_per_ip: u32,
+
+    /// Connections of one login to one server at once (Dovecot's mail_max_userip_connections,
+    /// Gmail's 15); no cap by default.
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_server: Option<u32>,
+
+    /// Connections opened per second from one egress address.
+    #[arg(long, value_name = "N")]
+    pub opens_per_sec_per_ip: Option<u32>,
+
+    /// Connections opened per second to one server.
+    #[arg(long, value_name = "N")]
+    pub opens_per_sec_per_server: Option<u32>,
+
+    /// Message bytes fetched per second through one egress address.
+    #[arg(long, value_name = "N")]
+    pub bytes_per_sec_per_ip: Option<u32>,
+
+    /// Message bytes fetched per second by one mailbox.
+    #[arg(long, value_name = "N")]
+    pub bytes_per_sec_per_mailbox: Option<u32>,
+
+    /// Messages fetched per second through one egress address.
+    #[arg(long, value_name = "N")]
+    pub messages_per_sec_per_ip: Option<u32>,
+
+    /// Messages fetched per second by one mailbox.
+    #[arg(long, value_name = "N")]
+    pub messages_per_sec_per_mailbox: Option<u32>,
+}
+
+/// `--egress-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EgressModeArg {
+    /// Contiguous segments of the mailbox list per address.
+    Static,
+    /// The address with the most room when a mailbox starts.
+    Pool,
+}
+
+/// `--egress-sides`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SidesArg {
+    /// Source and destination connections.
+    Both,
+    /// Source connections only.
+    Source,
+    /// Destination connections only.
+    Dest,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// As listed.
+    Listed,
+    /// Largest mailboxes first.
+    LargestFirst,
+    /// Smallest mailboxes first.
+    SmallestFirst,
 }
 
 /// Flags of `cutover folder-map`.

@@ -269,6 +269,7 @@ pub async fn run(settings: AssessSettings) -> anyhow::Result<bool> {
         timeout: CopyOptions::default().io_timeout,
         logins: LoginGuard::new(settings.login_limit, store),
         local_address: None,
+        budget: None,
     });
     let flags = Arc::new(FlagLimits {
         quota: settings.dest_quota,

@@ -8,6 +8,7 @@ mod assess;
 mod assess_table;
 mod batch_lifecycle;
 mod bench;
+mod budget_settings;
 mod demo;
 mod migrate;
 mod plan_cmd;

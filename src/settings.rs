@@ -491,10 +491,14 @@ pub fn copy_options(t: &TuningArgs) -> Result<CopyOptions, Vec<String>> {
             t.run_bytes_in_flight_mib
         ));
     }
+    let budget = crate::budget_settings::budget_config(&t.budget)
+        .map_err(|p| problems.extend(p))
+        .ok();
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(CopyOptions {
+        budget: budget.unwrap_or_default(),
         run_bytes_in_flight: run_bytes_in_flight.unwrap_or(64 << 20),
         source_connections: t.source_connections,
         dest_connections: t.dest_connections,

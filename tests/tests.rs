@@ -2,6 +2,7 @@
 
 mod assess;
 mod bench;
+mod budget;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;

@@ -16,6 +16,7 @@
 //! - [`state`]: the checkpoint store (embedded SQLite): what is safely at the destination, for
 //!   resume, reconciliation and incremental passes.
 
+pub mod budget;
 pub mod copier;
 pub mod error;
 pub mod imap;

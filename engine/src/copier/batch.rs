@@ -1,14 +1,28 @@
-//! Runs many mailboxes, a bounded number at a time.
+//! Runs many mailboxes under the batch's connection budget ([`crate::budget`]).
+//!
+//! Every mailbox is a task that waits for its lease (its user's slot on an egress address and
+//! a grant of connections), copies with what was granted, and gives it back. Leases are granted
+//! in start order per address (FIFO), so a small mailbox never waits behind later ones. The
+//! start order is `options.budget.order`; a user's address comes from the state store when it
+//! was recorded and is still configured, else from its static segment or, in pool mode, from
+//! the address with the most room when the mailbox starts, and is then recorded.
 
 use super::job::{CopyOptions, MailboxJob};
+use crate::budget::{static_segment, BatchOrder, Budget, Demand, EgressMode};
 use crate::imap::{TlsClient, TlsConfig};
 use crate::report::{BatchReport, MailboxOutcome, MailboxReport, ProgressSink};
+use crate::state::StateStore;
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Moves every mailbox of `jobs`, at most `parallel` at once, and reports on each.
+/// Moves every mailbox of `jobs`, at most `parallel` at once and within `options.budget`, and
+/// reports on each (in list order), with each egress address's peaks and load over time.
 ///
-/// A mailbox that fails does not stop the others; its report says why.
+/// A mailbox that fails does not stop the others; its report says why. Budget settings that
+/// cannot work fail every mailbox with the reason (the CLI checks them before).
 pub async fn run_batch(
     jobs: Vec<MailboxJob>,
     options: CopyOptions,
@@ -17,45 +31,234 @@ pub async fn run_batch(
     progress: ProgressSink,
 ) -> BatchReport {
     let started = Instant::now();
+    let fail_all = |jobs: &[MailboxJob], why: String| {
+        let reports = jobs
+            .iter()
+            .map(|j| MailboxReport::failed(&j.id, why.clone(), started.elapsed()))
+            .collect();
+        BatchReport::new(reports, started.elapsed())
+    };
+    let budget = match Budget::new(&options.budget, parallel) {
+        Ok(budget) => budget,
+        Err(e) => return fail_all(&jobs, format!("connection budget: {e}")),
+    };
     let options = Arc::new(options);
     let tls = match TlsClient::new(&tls) {
         Ok(client) => Arc::new(client),
-        Err(e) => {
-            let reports = jobs
-                .iter()
-                .map(|j| MailboxReport::failed(&j.id, e.to_string(), started.elapsed()))
-                .collect();
-            return BatchReport::new(reports, started.elapsed());
-        }
+        Err(e) => return fail_all(&jobs, e.to_string()),
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
-    let budget = super::mailbox::RunBudget::new(options.run_bytes_in_flight);
-    let mut tasks = Vec::with_capacity(jobs.len());
+    let order = start_order(&jobs, options.budget.order, options.state.as_ref()).await;
+    let pins = pinned_addresses(&jobs, &budget, options.state.as_ref()).await;
+    let run_budget = super::mailbox::RunBudget::new(options.run_bytes_in_flight);
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-    for (index, job) in jobs.into_iter().enumerate() {
-        let (options, tls, slots, progress, budget) = (
+    let mut jobs: Vec<Option<MailboxJob>> = jobs.into_iter().map(Some).collect();
+    let mut tasks = Vec::with_capacity(jobs.len());
+    let (want_source, want_dest) = (
+        options.source_connections.max(1) as u32,
+        options.dest_connections.max(1) as u32,
+    );
+    for index in order {
+        let job = jobs[index].take().expect("each index once");
+        let pinned = pins[index];
+        let demand = Demand {
+            user: job.id.clone(),
+            pinned,
+            source_server: server_key(&job.source),
+            dest_server: server_key(&job.dest),
+            want_source,
+            want_dest,
+        };
+        let (options, tls, progress, run_budget, budget) = (
             options.clone(),
             tls.clone(),
-            slots.clone(),
             progress.clone(),
+            run_budget.clone(),
             budget.clone(),
         );
-        tasks.push(tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("semaphore never closed");
-            if options.shutdown.is_cancelled() {
+        // Spawned in start order: each asks for its lease at once, so the budget's queue is in
+        // start order.
+        let task = tokio::spawn(async move {
+            let admitted = tokio::select! {
+                lease = budget.admit(demand) => Some(lease),
+                () = options.shutdown.cancelled() => None,
+            };
+            let Some(mut lease) = admitted else {
                 let mut report = MailboxReport::failed(&job.id, String::new(), Default::default());
                 report.outcome = MailboxOutcome::Stopped("interrupted: not started".into());
                 return report;
+            };
+            if pinned.is_none() {
+                record_egress(options.state.as_ref(), &job.id, lease.egress()).await;
             }
-            super::mailbox::copy_mailbox(index, &job, &options, &tls, &budget, progress).await
-        }));
+            let report = super::mailbox::copy_mailbox_leased(
+                index,
+                &job,
+                &options,
+                &tls,
+                &run_budget,
+                Some(&mut lease),
+                progress,
+            )
+            .await;
+            lease.finish().await;
+            report
+        });
+        tasks.push((index, task));
+        tokio::task::yield_now().await;
     }
-    let mut reports: Vec<MailboxReport> = Vec::with_capacity(tasks.len());
-    for (task, id) in tasks.into_iter().zip(&ids) {
+    let sampler = {
+        let (budget, every) = (budget.clone(), options.budget.sample_every);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                budget.sample();
+            }
+        })
+    };
+    let mut reports: Vec<Option<MailboxReport>> = vec![None; ids.len()];
+    for (index, task) in tasks {
         // A bug that panics one mailbox's task must not take the other mailboxes' reports along.
-        reports.push(task.await.unwrap_or_else(|e| {
-            MailboxReport::failed(id, format!("internal error: {e}"), started.elapsed())
+        reports[index] = Some(task.await.unwrap_or_else(|e| {
+            MailboxReport::failed(
+                &ids[index],
+                format!("internal error: {e}"),
+                started.elapsed(),
+            )
         }));
     }
-    BatchReport::new(reports, started.elapsed())
+    sampler.abort();
+    budget.sample();
+    let mut report = BatchReport::new(reports.into_iter().flatten().collect(), started.elapsed());
+    report.egress_peaks = budget.peaks();
+    report.egress_load = budget.samples();
+    report
+}
+
+/// The per-server cap's key: the server and the login (Dovecot counts a user's connections per
+/// client IP, Gmail per account; a user is on one address, so this is the same).
+fn server_key(account: &super::Account) -> String {
+    format!("{} {}", account.endpoint, account.auth.login_identity())
+}
+
+/// The order mailboxes start in: indices into `jobs`. Sizes come from the state store (bytes
+/// copied in earlier passes plus bytes left when one stopped); without a store, or for
+/// mailboxes it does not know, the size counts as 0 and the order among them stays as listed.
+async fn start_order(
+    jobs: &[MailboxJob],
+    order: BatchOrder,
+    store: Option<&StateStore>,
+) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..jobs.len()).collect();
+    if order == BatchOrder::Listed {
+        return indices;
+    }
+    let sizes: Vec<u64> = match store {
+        None => vec![0; jobs.len()],
+        Some(store) => {
+            let keys: Vec<String> = jobs.iter().map(|j| j.state_key()).collect();
+            store
+                .call(move |db| {
+                    keys.iter()
+                        .map(|k| {
+                            let copied = db.copied_totals(k)?.bytes;
+                            let left = db
+                                .mailbox_state(k)?
+                                .and_then(|m| m.leftover)
+                                .map_or(0, |l| l.bytes);
+                            Ok(copied + left)
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "mailbox sizes unknown; starting in list order");
+                    vec![0; jobs.len()]
+                })
+        }
+    };
+    match order {
+        BatchOrder::Listed => {}
+        BatchOrder::LargestFirst => indices.sort_by_key(|&i| Reverse(sizes[i])),
+        BatchOrder::SmallestFirst => indices.sort_by_key(|&i| sizes[i]),
+    }
+    indices
+}
+
+/// The address each mailbox must use, by list index: the one recorded for its user if still
+/// configured; else in static mode its segment's (recorded from now on); else `None` (pool:
+/// placed when it starts).
+async fn pinned_addresses(
+    jobs: &[MailboxJob],
+    budget: &Budget,
+    store: Option<&StateStore>,
+) -> Vec<Option<usize>> {
+    let configured: Vec<IpAddr> = budget.addresses().iter().flatten().copied().collect();
+    if configured.is_empty() {
+        return vec![None; jobs.len()];
+    }
+    let users: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let recorded: Vec<Option<IpAddr>> = match store {
+        None => vec![None; jobs.len()],
+        Some(store) => {
+            let users = users.clone();
+            store
+                .call(move |db| users.iter().map(|u| db.egress_of(u)).collect())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "recorded egress addresses unreadable");
+                    vec![None; jobs.len()]
+                })
+        }
+    };
+    let mut pins = Vec::with_capacity(jobs.len());
+    let mut to_record = Vec::new();
+    // A user listed twice keeps its first mailbox's segment.
+    let mut segment_of: HashMap<String, usize> = HashMap::new();
+    for (i, user) in users.into_iter().enumerate() {
+        let pin = match recorded[i].and_then(|ip| budget.index_of(ip)) {
+            Some(ip) => Some(ip),
+            None if budget.config().egress_mode == EgressMode::Static => {
+                let ip = *segment_of.entry(user.clone()).or_insert_with(|| {
+                    let ip = static_segment(i, jobs.len(), configured.len());
+                    to_record.push((user, configured[ip]));
+                    ip
+                });
+                Some(ip)
+            }
+            None => None,
+        };
+        pins.push(pin);
+    }
+    if let (Some(store), false) = (store, to_record.is_empty()) {
+        let at = chrono::Utc::now();
+        let recorded = store
+            .call(move |db| {
+                for (user, ip) in &to_record {
+                    db.sticky_egress(user, &[*ip], at)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "could not record the egress addresses");
+        }
+    }
+    pins
+}
+
+/// Records `ip` as `user`'s egress address in the store, if there is one, so a resumed run
+/// uses it again.
+async fn record_egress(store: Option<&StateStore>, user: &str, ip: Option<IpAddr>) {
+    let (Some(store), Some(ip)) = (store, ip) else {
+        return;
+    };
+    let user = user.to_string();
+    let at = chrono::Utc::now();
+    if let Err(e) = store
+        .call(move |db| db.sticky_egress(&user, &[ip], at))
+        .await
+    {
+        tracing::warn!(error = %e, "could not record an egress address");
+    }
 }

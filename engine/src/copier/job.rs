@@ -1,5 +1,6 @@
 //! What to copy and how: one mailbox's source and destination, and the knobs of the pipeline.
 
+use crate::budget::BudgetConfig;
 use crate::imap::{Auth, Endpoint, LoginAttempts, LoginGuard, LoginLimit};
 use crate::plan::folder_filter::FolderFilter;
 use crate::plan::message_filter::MessageFilter;
@@ -149,6 +150,11 @@ pub struct CopyOptions {
     /// The run's logins in this process: whose turn it is per account, and the count when there
     /// is no state store. Cloning shares it.
     pub login_attempts: LoginAttempts,
+    /// The batch's connection and rate budget and its start order ([`crate::budget`]): what
+    /// [`run_batch`](super::run_batch) schedules mailboxes under. A mailbox opens as many
+    /// connections per side as the budget grants, at most `source_connections` and
+    /// `dest_connections`.
+    pub budget: BudgetConfig,
 }
 
 impl CopyOptions {
@@ -189,6 +195,7 @@ impl Default for CopyOptions {
             shutdown: CancellationToken::new(),
             login_limit: LoginLimit::default(),
             login_attempts: LoginAttempts::default(),
+            budget: BudgetConfig::default(),
         }
     }
 }

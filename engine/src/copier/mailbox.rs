@@ -18,6 +18,7 @@ use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::ledger::{adopt_index, flush, lock, register_folders, FlagChange, Ledger, SourceKey};
 use super::progress_state::ProgressState;
+use crate::budget::{Lease, Side};
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{
@@ -68,6 +69,21 @@ pub async fn copy_mailbox(
     budget: &RunBudget,
     progress: ProgressSink,
 ) -> MailboxReport {
+    copy_mailbox_leased(index, job, options, tls, budget, None, progress).await
+}
+
+/// [`copy_mailbox`] within a batch's connection budget: the mailbox opens as many connections
+/// per side as `lease` grants, each bound to the lease's egress address and holding a permit
+/// until it closes, and asks for a new grant before each reconnect.
+pub async fn copy_mailbox_leased(
+    index: usize,
+    job: &MailboxJob,
+    options: &CopyOptions,
+    tls: &TlsClient,
+    budget: &RunBudget,
+    lease: Option<&mut Lease>,
+    progress: ProgressSink,
+) -> MailboxReport {
     let started = Instant::now();
     let state = Arc::new(ProgressState::new(index, &job.id, progress));
     state.set_phase(Phase::Planning);
@@ -88,7 +104,7 @@ pub async fn copy_mailbox(
         true => (StoreStatus::Completing, StoreStatus::Completed),
     };
     record_status(&ledger, running, None).await;
-    let report = attempts(job, options, tls, budget, &state, started, &ledger).await;
+    let report = attempts(job, options, tls, budget, lease, &state, started, &ledger).await;
     // What is buffered (done, cancelled) is committed before the mailbox is reported.
     if let Err(e) = flush(&ledger).await {
         tracing::warn!(mailbox = %job.id, error = %e, "could not commit the last records");
@@ -142,19 +158,39 @@ async fn record_status(
 }
 
 /// Runs attempts at one mailbox until one ends it: reconnecting after transient failures.
+#[allow(clippy::too_many_arguments)] // one call site; a struct of them would only rename them
 async fn attempts(
     job: &MailboxJob,
     options: &CopyOptions,
     tls: &TlsClient,
     budget: &RunBudget,
+    mut lease: Option<&mut Lease>,
     state: &Arc<ProgressState>,
     started: Instant,
     ledger: &Arc<std::sync::Mutex<Ledger>>,
 ) -> MailboxReport {
     let mut fruitless = 0;
+    let mut first = true;
     loop {
+        if let Some(lease) = lease.as_deref_mut().filter(|_| !first) {
+            // The failed attempt's connections close, and the reconnect gets what the budget
+            // grants now: its old place in line, maybe more connections than before.
+            lease.regrant().await;
+        }
+        first = false;
         let done_before = lock(ledger).done_count();
-        let e = match run(job, options, tls, budget, state, started, ledger).await {
+        let e = match run(
+            job,
+            options,
+            tls,
+            budget,
+            lease.as_deref(),
+            state,
+            started,
+            ledger,
+        )
+        .await
+        {
             Ok(report) => {
                 state.set_phase(Phase::Finished);
                 return report;
@@ -238,6 +274,7 @@ pub async fn plan_mailbox_folders(
         timeout: t,
         logins: options.login_guard(),
         local_address: None,
+        budget: None,
     };
     let (mut src, mut dst) =
         tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
@@ -315,26 +352,40 @@ async fn open_many(
     futures::future::try_join_all((0..n).map(|_| connect(account, opts))).await
 }
 
+#[allow(clippy::too_many_arguments)] // one call site; a struct of them would only rename them
 async fn run(
     job: &MailboxJob,
     options: &CopyOptions,
     tls: &TlsClient,
     run_budget: &RunBudget,
+    lease: Option<&Lease>,
     state: &Arc<ProgressState>,
     started: Instant,
     ledger: &Arc<std::sync::Mutex<Ledger>>,
 ) -> Result<MailboxReport> {
     let t = options.io_timeout;
-    let copts = ConnectOptions {
-        tls: tls.clone(),
-        compress: options.compress,
-        compress_min_rtt: options.compress_min_rtt,
-        timeout: t,
-        logins: options.login_guard(),
-        local_address: None,
+    let side_options = |side: Side| {
+        let budget = lease.map(|l| l.connect_budget(side));
+        ConnectOptions {
+            tls: tls.clone(),
+            compress: options.compress,
+            compress_min_rtt: options.compress_min_rtt,
+            timeout: t,
+            logins: options.login_guard(),
+            local_address: budget.as_ref().and_then(|b| b.local_address()),
+            budget,
+        }
     };
-    let (mut src, mut dst) =
-        tokio::try_join!(connect(&job.source, &copts), connect(&job.dest, &copts))?;
+    let (src_opts, dst_opts) = (side_options(Side::Source), side_options(Side::Destination));
+    // What the budget granted, else what the options ask for.
+    let (source_connections, dest_connections) = match lease {
+        Some(l) => (l.source_connections(), l.dest_connections()),
+        None => (options.source_connections, options.dest_connections),
+    };
+    let (mut src, mut dst) = tokio::try_join!(
+        connect(&job.source, &src_opts),
+        connect(&job.dest, &dst_opts)
+    )?;
     let compressed = (src.compressed, dst.compressed);
     tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "logged in on both sides");
 
@@ -374,7 +425,7 @@ async fn run(
     tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "folders planned");
     // Metadata of every folder, spread over the source connections.
     let mut sources = vec![src];
-    sources.extend(open_many(&job.source, &copts, options.source_connections.max(1) - 1).await?);
+    sources.extend(open_many(&job.source, &src_opts, source_connections.max(1) - 1).await?);
     let search = options.message_filter.search_criteria();
     let (sources, scans) = scan_all(sources, &plans, search.as_deref(), t).await?;
     let mut source_counts = vec![(0u64, 0u64); plans.len()];
@@ -459,6 +510,11 @@ async fn run(
     let mut sources = sources;
     let mut stopped: Option<Error> = None;
     let mut oldest_copied = None;
+    if all.is_empty() {
+        if let Some(lease) = lease {
+            lease.return_unused();
+        }
+    }
     if !all.is_empty() {
         sort_newest_first(&mut all);
         let window_list = windows(
@@ -482,8 +538,11 @@ async fn run(
             }
             false => None,
         };
-        let n_dest = options.dest_connections.max(1).min(busy.len());
-        dests.extend(open_many(&job.dest, &copts, n_dest - 1).await?);
+        let n_dest = dest_connections.max(1).min(busy.len());
+        dests.extend(open_many(&job.dest, &dst_opts, n_dest - 1).await?);
+        if let Some(lease) = lease {
+            lease.return_unused();
+        }
         let owner = assign_folders(&busy, &source_counts, plans.len(), n_dest);
         let settings = AppendSettings {
             batch_messages: framing.batch_messages,
@@ -519,6 +578,7 @@ async fn run(
             settings,
             options,
             run_budget,
+            lease,
             state,
         )
         .await?;
@@ -964,6 +1024,7 @@ async fn run_pipeline(
     mut settings: AppendSettings,
     options: &CopyOptions,
     run_budget: &RunBudget,
+    lease: Option<&Lease>,
     state: &Arc<ProgressState>,
 ) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
     // Cancelled by the run's shutdown, or here when a connection fails.
@@ -1030,6 +1091,11 @@ async fn run_pipeline(
             let (Ok(mailbox), Ok(run)) = (mailbox, run) else {
                 break;
             };
+            if let Some(lease) = lease {
+                lease
+                    .pace_fetch(window.items.len() as u64, window.bytes)
+                    .await;
+            }
             let queue = &queues[fetch_owner[window.folder]];
             if queue
                 .send((window, WindowBudget { mailbox, run }))

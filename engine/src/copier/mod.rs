@@ -14,4 +14,4 @@ mod progress_state;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
-pub use mailbox::{copy_mailbox, plan_mailbox_folders, RunBudget};
+pub use mailbox::{copy_mailbox, copy_mailbox_leased, plan_mailbox_folders, RunBudget};

@@ -34,6 +34,8 @@ pub struct Connection {
     pub compressed: bool,
     /// Round trip of the CAPABILITY command after login.
     pub rtt: Duration,
+    /// The connection's permit of its mailbox's budget grant, given back when it is dropped.
+    _permit: Option<crate::budget::ConnectionPermit>,
 }
 
 /// How to open connections.
@@ -52,6 +54,10 @@ pub struct ConnectOptions {
     /// The egress address every connection leaves from (bound before connect), so all of a
     /// user's connections come from one public IP (guide 3.3.4.11); `None` lets the system pick.
     pub local_address: Option<IpAddr>,
+    /// The mailbox's budget lease for this side ([`crate::budget::Lease::connect_budget`]): a
+    /// permit is taken before connecting, under the open-rate limits, and held by the
+    /// [`Connection`] until it is dropped. `None` opens without a budget.
+    pub budget: Option<crate::budget::ConnectBudget>,
 }
 
 /// Runs `fut` under the timeout, naming `context` if it expires.
@@ -340,6 +346,17 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
     let endpoint = &account.endpoint;
     let server = endpoint.to_string();
     let t = opts.timeout;
+    let permit = match &opts.budget {
+        Some(budget) => Some(
+            timed(
+                t,
+                || format!("{server}: waiting for a connection of the budget"),
+                async { Ok(budget.acquire(&server).await) },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let tcp = timed(t, || format!("{server}: connect"), async {
         open_tcp(endpoint, opts.local_address)
             .await
@@ -448,6 +465,7 @@ pub async fn connect(account: &Account, opts: &ConnectOptions) -> Result<Connect
         server,
         compressed: want_compress,
         rtt,
+        _permit: permit,
     })
 }
 
@@ -471,8 +489,23 @@ pub fn should_compress(
 
 impl Connection {
     /// Logs out politely, ignoring errors: the work is already acknowledged.
+    ///
+    /// Then waits (at most a second) for the server to close its end: the server counts the
+    /// connection until then, so a budget permit given back earlier could let a new connection
+    /// in while the server still sees the old one.
     pub async fn logout(mut self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.session.logout()).await {
+            let transport = self.session.get_mut();
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Ok(n) = transport.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 }
 

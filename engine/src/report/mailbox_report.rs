@@ -220,6 +220,12 @@ pub struct BatchReport {
     pub elapsed: Duration,
     /// Summary figures.
     pub totals: Totals,
+    /// Peaks of every egress address over the run (one entry, `egress: null`, when the system
+    /// picked the source address).
+    pub egress_peaks: Vec<crate::budget::EgressPeak>,
+    /// The load of every egress address over time, sampled every
+    /// [`BudgetConfig::sample_every`](crate::budget::BudgetConfig::sample_every).
+    pub egress_load: Vec<crate::budget::LoadSample>,
 }
 
 /// Summary figures of a run, with velocity.
@@ -273,6 +279,8 @@ impl BatchReport {
             mailboxes,
             elapsed,
             totals: t,
+            egress_peaks: Vec::new(),
+            egress_load: Vec::new(),
         }
     }
 
