@@ -179,6 +179,9 @@ async fn hold_cycles(
                 timeout: options.timeout,
                 logins: logins.clone(),
                 local_address: Some(ip),
+                // The plan places users itself (static segments) and never exceeds the caps:
+                // the hold measures connections, not the scheduler.
+                budget: None,
             })
             .collect(),
     );
