@@ -90,3 +90,33 @@ async fn two_thousand_connections_are_held_audited_per_address_and_memory_stays_
         );
     }
 }
+
+#[tokio::test]
+async fn a_hold_that_cannot_be_planned_says_why_before_connecting() {
+    for (args, why) in [
+        (
+            &["--connections", "100", "--per-user", "8"][..],
+            "--connections 100 is not a multiple of --per-user 8",
+        ),
+        (&["--ips", "127.0.0.6-127.0.0.2"][..], "runs backwards"),
+        (
+            &["--connections", "16008", "--ips", "127.0.0.2"][..],
+            "2001 users on one, more than 2000 per IP",
+        ),
+        (&["--cycles", "0"][..], "--cycles must be at least 1"),
+    ] {
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover-harness"))
+            .arg("hold")
+            .args(args)
+            .kill_on_drop(true)
+            .output();
+        let run = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("a refusal is quick")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(run.stdout.is_empty(), "{args:?}: nothing held");
+    }
+}
