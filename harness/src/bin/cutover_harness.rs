@@ -66,6 +66,9 @@ struct HoldArgs {
     /// Also write the report as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Turn COMPRESS=DEFLATE on for every connection, to measure what its state costs.
+    #[arg(long)]
+    compress: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -175,6 +178,7 @@ async fn hold(args: HoldArgs) -> anyhow::Result<bool> {
         hold: Duration::from_secs(args.hold_secs),
         open_at_once: args.open_at_once,
         timeout: Duration::from_secs(args.timeout_secs),
+        compress: args.compress,
     };
     let report = run_hold(&options).await?;
     print!("{}", report.render());

@@ -18,6 +18,9 @@ pub struct HoldReport {
     pub users: u64,
     /// Connections of each user.
     pub per_user: u64,
+    /// Whether COMPRESS=DEFLATE was asked for on every connection.
+    #[serde(default)]
+    pub compress: bool,
     /// The client's open-files limit, as found and as raised.
     pub open_files: OpenFiles,
     /// Client resident bytes before the first connection opened (runtime, TLS client, accounts).
@@ -43,6 +46,9 @@ pub struct HoldCycle {
     pub established: u64,
     /// Connections that failed to open.
     pub failed: u64,
+    /// Connections with COMPRESS=DEFLATE on.
+    #[serde(default)]
+    pub compressed: u64,
     /// A few of the failures' messages, distinct.
     pub errors: Vec<String>,
     /// Seconds from the first connect to the last login.
@@ -91,17 +97,18 @@ pub struct IpHold {
 }
 
 impl HoldReport {
-    /// Whether every cycle opened every connection, all answered after the hold, and the
-    /// server's audit saw exactly the plan on every address, each user on one address, at most
-    /// `per_user` connections of a user, and no budget violation.
+    /// Whether every cycle opened every connection (compressed, if asked), all answered after
+    /// the hold, and the server's audit saw exactly the plan on every address, each user on one
+    /// address, at most `per_user` connections of a user, and no budget violation.
     pub fn all_held(&self) -> bool {
-        self.cycles
+        self.cycles.iter().all(|c| {
+            c.established == self.connections
+                && c.answered_after_hold == self.connections
+                && (!self.compress || c.compressed == self.connections)
+        }) && self
+            .per_ip
             .iter()
-            .all(|c| c.established == self.connections && c.answered_after_hold == self.connections)
-            && self
-                .per_ip
-                .iter()
-                .all(|ip| ip.audited_connections == ip.connections && ip.audited_users == ip.users)
+            .all(|ip| ip.audited_connections == ip.connections && ip.audited_users == ip.users)
             && self.users_on_several_ips.is_empty()
             && self.peak_connections_per_user == self.per_user
             && self.budget_violations.is_empty()
@@ -145,11 +152,12 @@ impl HoldReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "hold: {} connections = {} users x {} over {} address(es); open files {} (was {}, hard {})",
+            "hold: {} connections = {} users x {} over {} address(es){}; open files {} (was {}, hard {})",
             self.connections,
             self.users,
             self.per_user,
             self.per_ip.len(),
+            if self.compress { ", COMPRESS on" } else { "" },
             self.open_files.now,
             self.open_files.before,
             self.open_files.hard
@@ -252,6 +260,7 @@ mod tests {
         HoldCycle {
             established: 100,
             failed: 0,
+            compressed: 0,
             errors: Vec::new(),
             open_s: 2.0,
             answered_after_hold: 100,
@@ -277,6 +286,7 @@ mod tests {
             connections: 100,
             users: 25,
             per_user: 4,
+            compress: false,
             open_files: OpenFiles {
                 before: 1024,
                 now: 4096,
@@ -324,7 +334,10 @@ mod tests {
         wandering.users_on_several_ips = vec!["user01@example.com".into()];
         let mut over = report();
         over.peak_connections_per_user = 5;
-        for r in [short, silent, unaudited, wandering, over] {
+        let mut uncompressed = report();
+        uncompressed.compress = true;
+        uncompressed.cycles[0].compressed = 100;
+        for r in [short, silent, unaudited, wandering, over, uncompressed] {
             assert!(!r.all_held(), "{r:?}");
             assert!(r.render().contains("all held: NO"));
         }

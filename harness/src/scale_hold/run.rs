@@ -61,6 +61,9 @@ pub struct HoldOptions {
     pub open_at_once: usize,
     /// Limit on each network step of a connection.
     pub timeout: Duration,
+    /// Turn COMPRESS=DEFLATE on for every connection (it costs per-connection compressor
+    /// state and buffers; the engine turns it on by itself only on slow, distant links).
+    pub compress: bool,
 }
 
 /// Holds `options.connections` connections as described in the module doc and reports.
@@ -117,6 +120,7 @@ pub async fn run_hold(options: &HoldOptions) -> anyhow::Result<HoldReport> {
         connections: plan.connections() as u64,
         users: plan.users as u64,
         per_user: plan.per_user as u64,
+        compress: options.compress,
         open_files,
         client_baseline_bytes: client_baseline,
         server_baseline_bytes: server_baseline,
@@ -174,7 +178,11 @@ async fn hold_cycles(
             .iter()
             .map(|&ip| ConnectOptions {
                 tls: tls.clone(),
-                compress: CompressMode::Off,
+                compress: if options.compress {
+                    CompressMode::On
+                } else {
+                    CompressMode::Off
+                },
                 compress_min_rtt: Duration::from_millis(5),
                 timeout: options.timeout,
                 logins: logins.clone(),
@@ -239,6 +247,7 @@ async fn one_cycle(
     }
     let open_s = started.elapsed().as_secs_f64();
     let established = held.len() as u64;
+    let compressed = held.iter().filter(|c| c.compressed).count() as u64;
 
     tokio::time::sleep(options.hold).await;
     let (client_held, server_held) = (rss(None)?.now, rss(Some(server_pid))?.now);
@@ -251,6 +260,7 @@ async fn one_cycle(
     Ok(HoldCycle {
         established,
         failed,
+        compressed,
         errors,
         open_s,
         answered_after_hold: answered,
