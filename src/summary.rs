@@ -215,6 +215,18 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
             };
         }
     }
+    // Egress addresses given: how full each one got (its load over time is in the report).
+    if report.egress_peaks.iter().any(|p| p.egress.is_some()) {
+        let _ = writeln!(out, "\negress peaks (users, connections at once):");
+        for p in &report.egress_peaks {
+            let ip = p.egress.map_or("system".to_string(), |ip| ip.to_string());
+            let _ = writeln!(
+                out,
+                "  {ip}  {} users  {} connections",
+                p.users, p.connections
+            );
+        }
+    }
     out
 }
 
@@ -238,6 +250,28 @@ mod tests {
             })
             .collect();
         m
+    }
+
+    #[test]
+    fn egress_peaks_are_listed_only_when_addresses_were_given() {
+        use cutover_engine::budget::EgressPeak;
+        let mut report = BatchReport::new(vec![mailbox("joe", 1, 1, 0)], Duration::from_secs(1));
+        report.egress_peaks = vec![EgressPeak {
+            egress: None,
+            users: 1,
+            connections: 8,
+        }];
+        assert!(!render(&report, None).contains("egress peaks"));
+        report.egress_peaks = vec![EgressPeak {
+            egress: Some("127.0.0.2".parse().unwrap()),
+            users: 3,
+            connections: 10,
+        }];
+        let text = render(&report, None);
+        assert!(
+            text.contains("egress peaks") && text.contains("  127.0.0.2  3 users  10 connections"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn config(separator: char) -> DovecotConfig {
         max_mail_size: Some(MAX_MAIL_SIZE),
         compress: true,
         parent_dir: None,
+        max_userip_connections: 100,
     }
 }
 

@@ -133,9 +133,13 @@ impl Error {
             | Error::Interrupted { .. }
             | Error::State { .. }
             | Error::SourceRootNotFound { .. } => Disposition::StopMailbox,
-            Error::Command { message, .. } => {
+            Error::Command {
+                message, command, ..
+            } => {
                 let m = message.to_ascii_uppercase();
-                if m.contains("[THROTTLED]")
+                let login_limit = command == "LOGIN" && m.contains("[LIMIT]");
+                if login_limit
+                    || m.contains("[THROTTLED]")
                     || m.contains("[UNAVAILABLE]")
                     || m.contains("[INUSE]")
                     || m.contains("SUGGESTED BACKOFF")

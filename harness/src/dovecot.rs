@@ -63,6 +63,10 @@ pub struct DovecotConfig {
     /// Where the instance's temp dir (config, sockets, mail) goes; `None`: the system temp dir.
     /// Benchmarks put it on tmpfs so the file system's per-file costs stay out of the figures.
     pub parent_dir: Option<PathBuf>,
+    /// `mail_max_userip_connections`: logged-in IMAP connections of one user from one client
+    /// address; the next login is refused. Tests open many connections per user from one
+    /// address, so the default is 100 (Dovecot's own is 10).
+    pub max_userip_connections: u32,
 }
 
 impl Default for DovecotConfig {
@@ -76,6 +80,7 @@ impl Default for DovecotConfig {
             max_mail_size: None,
             compress: false,
             parent_dir: None,
+            max_userip_connections: 100,
         }
     }
 }
@@ -627,8 +632,10 @@ fn render_config(config: &DovecotConfig, paths: &Paths, ports: Ports, run_as: &R
     };
     line("protocol imap {");
     line(&format!("  mail_plugins = $mail_plugins {imap_plugins}"));
-    // Tests open many connections per user from one address; the default is 10.
-    line("  mail_max_userip_connections = 100");
+    line(&format!(
+        "  mail_max_userip_connections = {}",
+        config.max_userip_connections
+    ));
     line("}");
     line("plugin {");
     line("  quota = count:User quota");

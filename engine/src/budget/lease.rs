@@ -125,6 +125,12 @@ impl Budget {
         }
     }
 
+    /// Whether `demand` can ever be granted (see [`Scheduler::can_ever_run`]): a mailbox that
+    /// cannot must not wait for ever.
+    pub fn can_ever_run(&self, demand: &Demand) -> bool {
+        self.core().scheduler.can_ever_run(demand)
+    }
+
     /// Waits for `demand`'s turn and its first grant. The lease holds the user's slot on its
     /// address until it is dropped (or [`Lease::finish`]ed).
     pub async fn admit(&self, demand: Demand) -> Lease {
@@ -271,6 +277,24 @@ impl Lease {
         }
     }
 
+    /// Takes more connections from what is free now, up to what the mailbox wants, unless
+    /// another mailbox waits for the address; returns the extra (source, dest) permits, to open
+    /// that many more connections.
+    pub fn grow(&self) -> (usize, usize) {
+        let (source, dest) = {
+            let mut core = self.budget.core();
+            core.scheduler.grow(self.ticket)
+        };
+        if source + dest > 0 {
+            self.source.add_permits(source as usize);
+            self.dest.add_permits(dest as usize);
+            let mut held = self.held();
+            held.0 += source;
+            held.1 += dest;
+        }
+        (source as usize, dest as usize)
+    }
+
     /// Gives the permits no connection holds now back to the batch: the mailbox opened fewer
     /// connections than granted (fewer folders with mail than destination connections).
     pub fn return_unused(&self) {
@@ -382,5 +406,53 @@ impl ConnectBudget {
             .expect("a lease's semaphores are never closed");
         self.budget.inner.rates.open(self.ip, server).await;
         ConnectionPermit { _permit: permit }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demand(user: &str) -> Demand {
+        Demand {
+            user: user.into(),
+            pinned: None,
+            source_server: "s".into(),
+            dest_server: format!("d {user}"),
+            want_source: 4,
+            want_dest: 4,
+        }
+    }
+
+    #[tokio::test]
+    async fn unused_permits_go_back_and_a_regrant_gets_what_others_freed() {
+        let config = BudgetConfig {
+            max_connections_per_ip: 10,
+            ..BudgetConfig::default()
+        };
+        let budget = Budget::new(&config, 10).unwrap();
+        let a = budget.admit(demand("a")).await;
+        assert_eq!((a.source_connections(), a.dest_connections()), (4, 4));
+        let mut b = budget.admit(demand("b")).await;
+        assert_eq!((b.source_connections(), b.dest_connections()), (1, 1));
+        // a holds one connection per side and gives the rest back; b's reconnect gets them.
+        let held = [
+            a.connect_budget(Side::Source).acquire("s").await,
+            a.connect_budget(Side::Destination).acquire("d").await,
+        ];
+        a.return_unused();
+        b.regrant().await;
+        assert_eq!((b.source_connections(), b.dest_connections()), (4, 4));
+        assert_eq!(budget.peaks()[0].connections, 10);
+        // A waiting mailbox gets in when a finishes (its connections closed).
+        let c = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.admit(demand("c")).await.source_connections() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!c.is_finished());
+        drop(held);
+        a.finish().await;
+        assert_eq!(c.await.unwrap(), 1);
     }
 }

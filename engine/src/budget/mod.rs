@@ -7,7 +7,9 @@
 //! leave (at least one per side, at most what the mailbox wants). Every connection takes a
 //! [`ConnectionPermit`] of the grant before it connects, bound to the lease's address, and
 //! gives it back when it closes; a reconnect waits for its mailbox's connections to close and
-//! asks for a new grant ([`Lease::regrant`]), which may be larger than the last.
+//! asks for a new grant ([`Lease::regrant`]), which may be larger than the last. Once its
+//! folders are scanned, a mailbox also takes what others freed meanwhile ([`Lease::grow`]),
+//! up to what it wants, unless a mailbox waits for the same address.
 //!
 //! Invariants, at every instant (checked by [`Scheduler::check`] and the property test):
 //! - counted connections of a user ≤ `max_connections_per_user`; of an address ≤

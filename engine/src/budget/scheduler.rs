@@ -203,6 +203,76 @@ impl Scheduler {
         }
     }
 
+    /// Grows a running lease's grant towards what it wants, from what is free now, unless a
+    /// mailbox waits for the same address (waiting mailboxes come first). Returns the extra
+    /// (source, dest) connections granted. This is how a mailbox that started with few
+    /// connections gets more when others finish.
+    pub fn grow(&mut self, ticket: Ticket) -> (u32, u32) {
+        let Some(lease) = self.leases.get(&ticket) else {
+            return (0, 0);
+        };
+        let Some(ip) = lease.ip else { return (0, 0) };
+        if self.waiting.contains_key(&ticket)
+            || self
+                .waiting()
+                .iter()
+                .any(|(_, w)| w.is_none_or(|w| w == ip))
+        {
+            return (0, 0);
+        }
+        let d = &lease.demand;
+        let user_held = self.users.get(&d.user).map_or(0, |u| u.connections);
+        let room = (self.caps.per_user.saturating_sub(user_held)).min(
+            self.caps
+                .connections_per_ip
+                .saturating_sub(self.ips[ip].connections),
+        );
+        let server_room = |key: &str| {
+            self.caps.per_server.map_or(u32::MAX, |cap| {
+                cap.saturating_sub(self.servers.get(key).map_or(0, |n| *n))
+            })
+        };
+        let same_server = d.source_server == d.dest_server;
+        let (src_room, dst_room) = (server_room(&d.source_server), server_room(&d.dest_server));
+        let fits = |s: u32, t: u32| {
+            self.sides.count(s, t) <= room
+                && match same_server {
+                    true => s + t <= src_room,
+                    false => s <= src_room && t <= dst_room,
+                }
+        };
+        let (mut es, mut ed) = (0, 0);
+        loop {
+            let more_s = lease.source + es < d.want_source && fits(es + 1, ed);
+            if more_s {
+                es += 1;
+            }
+            let more_d = lease.dest + ed < d.want_dest && fits(es, ed + 1);
+            if more_d {
+                ed += 1;
+            }
+            if !more_s && !more_d {
+                break;
+            }
+        }
+        if es + ed > 0 {
+            let counted = self.sides.count(es, ed);
+            let lease = self.leases.get_mut(&ticket).expect("checked above");
+            lease.source += es;
+            lease.dest += ed;
+            let demand = lease.demand.clone();
+            if let Some(user) = self.users.get_mut(&demand.user) {
+                user.connections += counted;
+            }
+            let load = &mut self.ips[ip];
+            load.connections += counted;
+            load.peak_connections = load.peak_connections.max(load.connections);
+            *self.servers.entry(demand.source_server).or_default() += es;
+            *self.servers.entry(demand.dest_server).or_default() += ed;
+        }
+        (es, ed)
+    }
+
     /// Gives back `source` and `dest` connections of `ticket`'s grant that the mailbox will not
     /// open (fewer folders than connections): they go to whoever waits.
     pub fn return_unused(&mut self, ticket: Ticket, source: u32, dest: u32) {
@@ -356,6 +426,19 @@ impl Scheduler {
         load.peak_connections = load.peak_connections.max(load.connections);
         *self.servers.entry(demand.source_server).or_default() += source;
         *self.servers.entry(demand.dest_server).or_default() += dest;
+    }
+
+    /// Whether `demand` fits on an idle address: false only when the per-server cap leaves no
+    /// room for one connection per side (1, with the same login on the same server on both
+    /// sides), since [`super::BudgetConfig::validate`] rules out every other impossible cap.
+    pub fn can_ever_run(&self, demand: &Demand) -> bool {
+        let per_side = match demand.source_server == demand.dest_server {
+            true => 2,
+            false => 1,
+        };
+        self.caps.per_server.is_none_or(|cap| cap >= per_side)
+            && self.sides.count(1, 1) <= self.caps.per_user.min(self.caps.connections_per_ip)
+            && self.caps.users_per_ip >= 1
     }
 
     /// The load of every address, by index.
@@ -547,6 +630,33 @@ mod tests {
     }
 
     #[test]
+    fn a_running_mailbox_grows_when_others_finish_unless_someone_waits() {
+        let mut s = Scheduler::new(caps(8, 10, 10), CountedSides::Both, 1);
+        let a = s.request(demand("a", None, (4, 4)));
+        let b = s.request(demand("b", None, (4, 4)));
+        assert_eq!(s.pump().len(), 2); // a: 4 + 4, b: 1 + 1
+        let c = s.request(demand("c", None, (1, 1)));
+        s.pump();
+        assert!(s.is_waiting(c));
+        s.release_connections(a, true);
+        assert_eq!(s.grow(b), (0, 0), "c waits: it comes first");
+        assert_eq!(s.pump().len(), 1);
+        assert_eq!(s.grow(b), (3, 3), "8 of 10 left after c: b grows to 4 + 4");
+        s.check().unwrap();
+    }
+
+    #[test]
+    fn one_login_on_one_server_with_a_cap_of_one_can_never_run() {
+        let mut c = caps(8, 10, 100);
+        c.per_server = Some(1);
+        let s = Scheduler::new(c, CountedSides::Both, 1);
+        let mut same = demand("a", None, (4, 4));
+        same.dest_server = same.source_server.clone();
+        assert!(!s.can_ever_run(&same));
+        assert!(s.can_ever_run(&demand("a", None, (4, 4))));
+    }
+
+    #[test]
     fn uncounted_sides_do_not_take_the_address() {
         let mut s = Scheduler::new(caps(4, 10, 4), CountedSides::Source, 1);
         s.request(demand("a", None, (4, 8)));
@@ -565,6 +675,8 @@ mod tests {
         Reconnect(usize),
         /// The n-th running lease returns part of its grant unused.
         ReturnUnused(usize, u32, u32),
+        /// The n-th running lease asks for more connections.
+        Grow(usize),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -572,6 +684,7 @@ mod tests {
             3 => any::<usize>().prop_map(Step::Finish),
             1 => any::<usize>().prop_map(Step::Reconnect),
             1 => (any::<usize>(), 0..3u32, 0..3u32).prop_map(|(n, s, d)| Step::ReturnUnused(n, s, d)),
+            1 => any::<usize>().prop_map(Step::Grow),
         ]
     }
 
@@ -700,6 +813,15 @@ mod tests {
                     }
                     Step::Reconnect(n) => s.release_connections(active[n % active.len()], false),
                     Step::ReturnUnused(n, a, b) => s.return_unused(active[n % active.len()], a, b),
+                    Step::Grow(n) => {
+                        let t = active[n % active.len()];
+                        let ip = s.leases[&t].ip.unwrap();
+                        let waiting_here = s.waiting().iter().any(|(_, w)| w.is_none_or(|w| w == ip));
+                        let grown = s.grow(t);
+                        prop_assert!(!waiting_here || grown == (0, 0), "grew past a waiting mailbox");
+                        let l = &s.leases[&t];
+                        prop_assert!(l.source <= l.demand.want_source && l.dest <= l.demand.want_dest);
+                    }
                 }
                 pump(&mut s, &mut running)?;
             }

@@ -68,6 +68,13 @@ pub async fn run_batch(
             want_source,
             want_dest,
         };
+        if !budget.can_ever_run(&demand) {
+            let why = "connection budget: the per-server cap leaves no room for a source and a \
+                       destination connection of this login on this server";
+            let report = MailboxReport::failed(&job.id, why.into(), Default::default());
+            tasks.push((index, tokio::spawn(async move { report })));
+            continue;
+        }
         let (options, tls, progress, run_budget, budget) = (
             options.clone(),
             tls.clone(),
@@ -149,9 +156,8 @@ async fn start_order(
     order: BatchOrder,
     store: Option<&StateStore>,
 ) -> Vec<usize> {
-    let mut indices: Vec<usize> = (0..jobs.len()).collect();
     if order == BatchOrder::Listed {
-        return indices;
+        return (0..jobs.len()).collect();
     }
     let sizes: Vec<u64> = match store {
         None => vec![0; jobs.len()],
@@ -177,6 +183,12 @@ async fn start_order(
                 })
         }
     };
+    order_by_size(&sizes, order)
+}
+
+/// Indices of `sizes` in `order`; equal sizes keep their listed order.
+fn order_by_size(sizes: &[u64], order: BatchOrder) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..sizes.len()).collect();
     match order {
         BatchOrder::Listed => {}
         BatchOrder::LargestFirst => indices.sort_by_key(|&i| Reverse(sizes[i])),
@@ -260,5 +272,86 @@ async fn record_egress(store: Option<&StateStore>, user: &str, ip: Option<IpAddr
         .await
     {
         tracing::warn!(error = %e, "could not record an egress address");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::BudgetConfig;
+    use crate::imap::Auth;
+    use crate::secret::Secret;
+
+    #[test]
+    fn size_orders_are_stable() {
+        let sizes = [5, 0, 9, 5, 0];
+        assert_eq!(order_by_size(&sizes, BatchOrder::Listed), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            order_by_size(&sizes, BatchOrder::LargestFirst),
+            [2, 0, 3, 1, 4]
+        );
+        assert_eq!(
+            order_by_size(&sizes, BatchOrder::SmallestFirst),
+            [1, 4, 0, 3, 2]
+        );
+    }
+
+    fn job(id: &str) -> MailboxJob {
+        let account = super::super::Account {
+            endpoint: "imaps://127.0.0.1:993".parse().unwrap(),
+            auth: Auth::Login {
+                user: id.into(),
+                password: Secret::new("pw"),
+            },
+        };
+        MailboxJob {
+            id: id.into(),
+            source: account.clone(),
+            dest: account,
+            source_root: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn static_segments_are_recorded_and_a_recorded_address_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path().join("s")).await.unwrap();
+        let ips: Vec<IpAddr> = ["127.0.0.1", "127.0.0.2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        // "d" has an address from an earlier run: it keeps it, whatever its segment.
+        store
+            .call({
+                let ip = ips[0];
+                move |db| db.sticky_egress("d", &[ip], chrono::Utc::now()).map(|_| ())
+            })
+            .await
+            .unwrap();
+        let config = BudgetConfig {
+            egress: ips.clone(),
+            egress_mode: EgressMode::Static,
+            ..BudgetConfig::default()
+        };
+        let budget = Budget::new(&config, 4).unwrap();
+        let jobs: Vec<MailboxJob> = ["a", "b", "c", "d"].into_iter().map(job).collect();
+        let pins = pinned_addresses(&jobs, &budget, Some(&store)).await;
+        assert_eq!(pins, [Some(0), Some(0), Some(1), Some(0)]);
+        let c = store.call(|db| db.egress_of("c")).await.unwrap();
+        assert_eq!(c, Some(ips[1]), "the segment is recorded for the next run");
+        // Pool mode: only recorded users are pinned.
+        let pool = Budget::new(
+            &BudgetConfig {
+                egress_mode: EgressMode::Pool,
+                ..config
+            },
+            4,
+        )
+        .unwrap();
+        let jobs: Vec<MailboxJob> = ["a", "new"].into_iter().map(job).collect();
+        assert_eq!(
+            pinned_addresses(&jobs, &pool, Some(&store)).await,
+            [Some(0), None]
+        );
     }
 }

@@ -515,6 +515,14 @@ async fn run(
             lease.return_unused();
         }
     }
+    // Connections freed since the start (other mailboxes finished) go to this one too.
+    let (more_source, more_dest) = match (lease, all.is_empty()) {
+        (Some(lease), false) => lease.grow(),
+        _ => (0, 0),
+    };
+    if more_source > 0 {
+        sources.extend(open_many(&job.source, &src_opts, more_source).await?);
+    }
     if !all.is_empty() {
         sort_newest_first(&mut all);
         let window_list = windows(
@@ -538,7 +546,7 @@ async fn run(
             }
             false => None,
         };
-        let n_dest = dest_connections.max(1).min(busy.len());
+        let n_dest = (dest_connections + more_dest).max(1).min(busy.len());
         dests.extend(open_many(&job.dest, &dst_opts, n_dest - 1).await?);
         if let Some(lease) = lease {
             lease.return_unused();

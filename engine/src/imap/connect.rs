@@ -277,6 +277,27 @@ impl Drop for SaslPlain {
     }
 }
 
+/// What a NO or BAD to a login means: a refusal for now (too many connections of the user,
+/// Dovecot's `[LIMIT] Maximum number of connections from user+IP exceeded`; `[UNAVAILABLE]`,
+/// `[INUSE]`, `[THROTTLED]`) is retried later and is not a failed login; anything else rejects
+/// the credentials.
+fn login_refusal(server: &str, identity: &str, message: String) -> Error {
+    let m = message.to_ascii_uppercase();
+    let for_now = ["[LIMIT]", "[UNAVAILABLE]", "[INUSE]", "[THROTTLED]"];
+    if for_now.iter().any(|code| m.contains(code)) {
+        return Error::Command {
+            server: server.to_string(),
+            command: "LOGIN".into(),
+            message: bounded_text(&message),
+        };
+    }
+    Error::AuthRejected {
+        server: server.to_string(),
+        identity: identity.to_string(),
+        message,
+    }
+}
+
 async fn login(
     client: async_imap::Client<Transport>,
     auth: &Auth,
@@ -284,11 +305,7 @@ async fn login(
 ) -> Result<Session> {
     let rejected = |e: async_imap::error::Error| match e {
         async_imap::error::Error::No(message) | async_imap::error::Error::Bad(message) => {
-            Error::AuthRejected {
-                server: server.to_string(),
-                identity: auth.login_identity().to_string(),
-                message,
-            }
+            login_refusal(server, auth.login_identity(), message)
         }
         other => imap_err(server, "login", other),
     };
@@ -512,6 +529,20 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_refused_for_too_many_connections_is_retried_not_a_bad_password() {
+        use crate::error::Disposition;
+        let dovecot = "[LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)";
+        let e = login_refusal("imaps://d:993", "ann*admin", dovecot.into());
+        assert_eq!(e.disposition(), Disposition::Retry, "{e:?}");
+        assert!(!matches!(e, Error::AuthRejected { .. }));
+        let e = login_refusal("imaps://d:993", "ann", "[UNAVAILABLE] busy".into());
+        assert_eq!(e.disposition(), Disposition::Retry);
+        let e = login_refusal("imaps://d:993", "ann", "[AUTHENTICATIONFAILED] no".into());
+        assert!(matches!(e, Error::AuthRejected { .. }));
+        assert_eq!(e.disposition(), Disposition::StopMailbox);
+    }
 
     #[test]
     fn auto_compresses_only_slow_remote_links() {

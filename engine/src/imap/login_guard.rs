@@ -139,7 +139,9 @@ impl LoginGuard {
             }
         };
         let r = login.await;
-        let unanswered = matches!(r, Err(Error::Io { .. } | Error::Timeout { .. }));
+        // Refused for now (too many connections) is not a failed login either.
+        let unanswered = matches!(r, Err(Error::Io { .. } | Error::Timeout { .. }))
+            || matches!(&r, Err(e @ Error::Command { .. }) if e.disposition() == crate::error::Disposition::Retry);
         if r.is_ok() || unanswered {
             if let Err(e) = self.release(reservation).await {
                 // Stays counted: safe, only stricter.

@@ -609,6 +609,7 @@ fn dovecot_config(
         max_mail_size: None,
         compress: true,
         parent_dir: server_dir.map(Path::to_path_buf),
+        max_userip_connections: 100,
     }
 }
 
