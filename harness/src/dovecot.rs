@@ -682,6 +682,7 @@ mod tests {
             max_mail_size: Some(5_000),
             compress: true,
             master: Some(("admin".into(), "pw".into())),
+            max_userip_connections: 3,
             ..DovecotConfig::default()
         };
         let root = RunAs::Root {
@@ -700,6 +701,7 @@ mod tests {
         assert!(text.contains("mail_uid = 65534"));
         assert!(!text.contains("chroot"));
         assert!(text.contains("anvil-auth-penalty {\n    mode = 0"));
+        assert!(text.contains("mail_max_userip_connections = 3\n"));
     }
 
     #[test]

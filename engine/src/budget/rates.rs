@@ -126,6 +126,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fetches_are_paced_per_mailbox_and_per_address() {
+        let config = BudgetConfig {
+            bytes_per_sec_per_mailbox: NonZeroU32::new(10_000),
+            messages_per_sec_per_ip: NonZeroU32::new(100),
+            ..BudgetConfig::default()
+        };
+        let rates = Rates::new(&config);
+        let (one, other) = (MailboxRates::new(&config), MailboxRates::new(&config));
+        let started = std::time::Instant::now();
+        // 15,000 bytes: one second's burst, then half a second more (in chunks of the burst).
+        rates.fetch(0, &one, 1, 15_000).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+        // Another mailbox on another address has its own byte budget; the messages of
+        // address 0 are not spent on address 1.
+        let started = std::time::Instant::now();
+        rates.fetch(1, &other, 100, 5_000).await;
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        // Address 1's 100 messages per second are spent: 50 more wait about half a second.
+        rates.fetch(1, &other, 50, 1).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    }
+
+    #[tokio::test]
     async fn opens_per_ip_are_paced() {
         let config = BudgetConfig {
             opens_per_sec_per_ip: NonZeroU32::new(20),
