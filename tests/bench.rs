@@ -59,6 +59,32 @@ fn the_smoke_bench_runs_every_scenario_and_writes_its_results() {
         .find(|r| r.scenario == "mailboxes-200")
         .unwrap();
     assert_eq!(many.peak_users_per_ip, many.mailboxes, "all at once");
+    // The issue 6 batch, smoke size: every mailbox at once through the budget scheduler, users
+    // spread over the five egress addresses (no address holds them all), one connection per
+    // side. Both many-mailbox scenarios measure the client with one mailbox too, and report
+    // memory per active mailbox above it.
+    let fleet = results
+        .iter()
+        .find(|r| r.scenario == "mailboxes-10k-5ips")
+        .unwrap();
+    assert_eq!(fleet.egress_ips, 5);
+    assert!(
+        fleet.peak_active_mailboxes > 0 && fleet.peak_active_mailboxes <= fleet.mailboxes,
+        "{fleet:?}"
+    );
+    assert!(
+        fleet.peak_users_per_ip < fleet.peak_active_mailboxes,
+        "spread over the addresses: {fleet:?}"
+    );
+    assert!(fleet.peak_connections <= 2 * fleet.mailboxes, "{fleet:?}");
+    for r in [many, fleet] {
+        let (baseline, per_mailbox) = (
+            r.baseline_rss_mib.unwrap(),
+            r.memory_per_active_mailbox_kib.unwrap(),
+        );
+        assert!(baseline > 0.0 && baseline <= r.peak_rss_mib, "{r:?}");
+        assert!(per_mailbox > 0.0, "{r:?}");
+    }
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), results.len() + 1);
     let samples: Vec<serde_json::Value> =

@@ -1,4 +1,5 @@
-//! CPU time of a process group, read from `/proc`: how much a server spent on a scenario.
+//! CPU time of a process or a process group, read from `/proc`: how much a server spent on a
+//! scenario.
 //!
 //! A group's time is the sum, over its live members, of their own user and system time plus
 //! what they have reaped of exited children (`cutime`, `cstime`). A Dovecot master reaps every
@@ -26,6 +27,17 @@ pub fn group_cpu(group: u32) -> Duration {
         .filter(|s| s.pgrp == group)
         .map(|s| s.ticks)
         .sum();
+    let per_second = rustix::param::clock_ticks_per_second().max(1);
+    Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
+}
+
+/// CPU time (user + system, own + reaped children) of process `pid`; zero when `/proc` cannot
+/// tell (not Linux, or the process is gone).
+pub fn process_cpu(pid: u32) -> Duration {
+    let ticks = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(&stat))
+        .map_or(0, |s| s.ticks);
     let per_second = rustix::param::clock_ticks_per_second().max(1);
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
 }
@@ -87,5 +99,6 @@ mod tests {
         std::hint::black_box(x);
         let group = rustix::process::getpgrp().as_raw_nonzero().get() as u32;
         assert!(group_cpu(group) > Duration::ZERO);
+        assert!(process_cpu(std::process::id()) > Duration::ZERO);
     }
 }

@@ -3,4 +3,5 @@
 mod mbsync;
 mod mock_server;
 mod mock_shaping;
+mod scale_hold;
 mod serve;

@@ -1,6 +1,9 @@
 //! `cutover-harness serve`: the mock IMAP server on its own, filled with a generated corpus,
 //! shaped and faulty as asked, until Ctrl-C; then it prints its counters and budget audit.
 //!
+//! `cutover-harness hold`: the scale test: holds thousands of idle TLS connections to a `serve`
+//! child, users spread over several egress addresses, and reports memory per connection.
+//!
 //! Passwords never go on the command line: every account's password is the first line of
 //! `--password-file`, created with a random password (mode 0600) when it does not exist.
 
@@ -16,6 +19,8 @@ use cutover_harness::mock_server::{
     AuditBudget, Bandwidth, Fault, FaultPlan, FaultRule, MockProfile, MockServer, MockStore,
     MockTls, Scope, Shaping,
 };
+use cutover_harness::open_files::raise_to_hard;
+use cutover_harness::scale_hold::{parse_ips, run_hold, HoldOptions};
 
 /// Mock IMAP servers for testing and measuring IMAP clients.
 #[derive(Debug, Parser)]
@@ -29,6 +34,41 @@ struct Cli {
 enum Command {
     /// Serve a generated corpus over IMAP until Ctrl-C.
     Serve(ServeArgs),
+    /// Hold many idle TLS connections to a mock server (run as a child process) from several
+    /// egress addresses, in open-hold-close cycles; report memory per connection and the
+    /// server's audit per address. Exits non-zero unless every connection was held and audited.
+    Hold(HoldArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HoldArgs {
+    /// Connections to hold at once.
+    #[arg(long, default_value_t = 16_000)]
+    connections: usize,
+    /// Connections of each user (the seed's 8).
+    #[arg(long, default_value_t = 8)]
+    per_user: usize,
+    /// Egress addresses: a list and/or IPv4 ranges (127.0.0.x work on Linux loopback as is).
+    #[arg(long, default_value = "127.0.0.2-127.0.0.6")]
+    ips: String,
+    /// Open-hold-close cycles; two or more show whether memory comes back after closing.
+    #[arg(long, default_value_t = 3)]
+    cycles: usize,
+    /// Seconds every connection stays open and idle in each cycle.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    hold_secs: u64,
+    /// Connections being opened (TCP, TLS, login) at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    open_at_once: usize,
+    /// Limit on each network step of a connection, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout_secs: u64,
+    /// Also write the report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Turn COMPRESS=DEFLATE on for every connection, to measure what its state costs.
+    #[arg(long)]
+    compress: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,9 +152,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let Command::Serve(args) = cli.command;
-    match runtime.block_on(serve(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let outcome = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)).map(|()| true),
+        Command::Hold(args) => runtime.block_on(hold(args)),
+    };
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("cutover-harness: {e:#}");
             std::process::ExitCode::FAILURE
@@ -122,7 +166,32 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+async fn hold(args: HoldArgs) -> anyhow::Result<bool> {
+    let work = tempfile::tempdir().context("a scratch directory")?;
+    let options = HoldOptions {
+        harness: std::env::current_exe().context("locating cutover-harness")?,
+        work_dir: work.path().to_path_buf(),
+        connections: args.connections,
+        per_user: args.per_user,
+        ips: parse_ips(&args.ips)?,
+        cycles: args.cycles,
+        hold: Duration::from_secs(args.hold_secs),
+        open_at_once: args.open_at_once,
+        timeout: Duration::from_secs(args.timeout_secs),
+        compress: args.compress,
+    };
+    let report = run_hold(&options).await?;
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("--json {}: cannot write", path.display()))?;
+    }
+    Ok(report.all_held())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // One descriptor per connection: thousands of clients need more than the usual 1,024.
+    raise_to_hard().context("raising the open-files limit")?;
     let mut config = args.profile.config();
     config.bind = args.listen;
     config.tls = match args.tls {

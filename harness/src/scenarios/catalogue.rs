@@ -3,6 +3,7 @@
 //! Full size is sized for minutes per scenario on a small machine; smoke size keeps every
 //! scenario but shrinks the mail so the whole catalogue runs in well under a minute (CI runs it).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::corpus::CorpusSpec;
@@ -31,6 +32,12 @@ pub struct Scenario {
     pub parallel: usize,
     /// Source and destination connections per mailbox.
     pub connections_per_mailbox: usize,
+    /// Egress addresses the client binds its connections to (`--egress`), users spread over
+    /// them by the budget scheduler; empty leaves the choice to the system (127.0.0.1).
+    pub egress: Vec<IpAddr>,
+    /// Also measure the client with one mailbox, for memory per active mailbox (a second,
+    /// short run); worth it where many mailboxes run at once.
+    pub measure_mailbox_memory: bool,
 }
 
 impl Scenario {
@@ -56,6 +63,8 @@ impl Scenario {
             one_folder: false,
             parallel: mailboxes.min(4),
             connections_per_mailbox: 4,
+            egress: Vec::new(),
+            measure_mailbox_memory: false,
         }
     }
 
@@ -74,6 +83,13 @@ impl Scenario {
         self.corpus.mean_size = 8_000;
         self.corpus.max_size = 200_000;
         self
+    }
+
+    /// Connections the client holds at most: every running mailbox with all of its source and
+    /// destination connections. Each side of the loopback (client, servers) needs that many
+    /// descriptors.
+    pub fn max_connections(&self) -> usize {
+        self.parallel.min(self.corpus.mailboxes) * self.connections_per_mailbox * 2
     }
 
     /// Mail bytes to expect, roughly (messages times the mean size).
@@ -112,6 +128,23 @@ pub fn catalogue(smoke: bool) -> Vec<Scenario> {
     .small_messages();
     many.parallel = many.corpus.mailboxes;
     many.connections_per_mailbox = 2;
+    many.measure_mailbox_memory = true;
+    // The issue 6 batch: 10,000 tiny mailboxes over five egress addresses through the budget
+    // scheduler. Half of them run at once, one connection per side: 10,000 connections, so each
+    // process (client, servers) stays inside a hard open-files limit of 20,000.
+    let mut fleet = Scenario::base(
+        "mailboxes-10k-5ips",
+        "10,000 tiny mailboxes over 5 egress IPs through the budget scheduler",
+        s(10_000, 250),
+        s(4, 2),
+    )
+    .small_messages();
+    fleet.parallel = s(5_000, 250);
+    fleet.connections_per_mailbox = 1;
+    fleet.measure_mailbox_memory = true;
+    fleet.egress = (2..=6)
+        .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .collect();
     let mut exchange = Scenario::base(
         "exchange-online",
         "Exchange Online profile, 100 commands/s per user, 40 ms away",
@@ -147,6 +180,7 @@ pub fn catalogue(smoke: bool) -> Vec<Scenario> {
         big,
         folder,
         many,
+        fleet,
     ];
     if smoke {
         // A smoke run checks that every scenario works, not how fast: small mail throughout,
@@ -176,6 +210,19 @@ mod tests {
         for (f, s) in full.iter().zip(&smoke) {
             assert_eq!(f.name, s.name);
             assert!(s.approx_bytes() <= f.approx_bytes());
+            assert_eq!(f.egress, s.egress);
         }
+        let fleet = full
+            .iter()
+            .find(|s| s.name == "mailboxes-10k-5ips")
+            .unwrap();
+        assert_eq!(fleet.corpus.mailboxes, 10_000);
+        assert_eq!(fleet.egress.len(), 5);
+        // Under a hard open-files limit of 20,000 on each side of the loopback.
+        assert!(
+            fleet.max_connections() <= 16_000,
+            "{}",
+            fleet.max_connections()
+        );
     }
 }

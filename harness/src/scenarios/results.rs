@@ -49,6 +49,25 @@ pub struct ScenarioResult {
     pub cpu_s_per_1k_msgs: f64,
     /// Peak resident memory of the client, MiB.
     pub peak_rss_mib: f64,
+    /// Egress addresses the client's connections were bound to (0: the system's choice).
+    #[serde(default)]
+    pub egress_ips: u64,
+    /// Most connections at once at the source plus most at once at the destination: the
+    /// client's peak, or a little over it.
+    #[serde(default)]
+    pub peak_connections: u64,
+    /// Most mailboxes at work at once: users logged in to the source at once, summed over the
+    /// client's addresses.
+    #[serde(default)]
+    pub peak_active_mailboxes: u64,
+    /// Peak resident memory of the client moving one mailbox of the same kind, MiB (measured
+    /// only where many mailboxes run at once).
+    #[serde(default)]
+    pub baseline_rss_mib: Option<f64>,
+    /// Client memory per active mailbox, KiB: peak RSS above the one-mailbox baseline, over
+    /// the other active mailboxes.
+    #[serde(default)]
+    pub memory_per_active_mailbox_kib: Option<f64>,
     /// Most connections of one user at once, at either server.
     pub peak_connections_per_user: u64,
     /// Most connections from the client's IP at once, at either server.
@@ -92,7 +111,7 @@ pub fn render_table(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16} {:>7} {:>8} {:>7} {:>7} {:>9} {:>6} {:>8} {:>7} {:>10} {:>6}",
+        "{:<18} {:>7} {:>8} {:>7} {:>7} {:>9} {:>6} {:>8} {:>7} {:>8} {:>6} {:>10} {:>6}",
         "scenario",
         "msgs",
         "msgs/s",
@@ -102,6 +121,8 @@ pub fn render_table(results: &[ScenarioResult]) -> String {
         "wire",
         "cpu/1k",
         "rss MB",
+        "KiB/mbox",
+        "conns",
         "peak u/ip",
         "ok"
     );
@@ -115,7 +136,7 @@ pub fn render_table(results: &[ScenarioResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<16} {:>7} {:>8.0} {:>7.1} {:>7.1} {:>9.0} {:>6.2} {:>8.2} {:>7.0} {:>10} {:>6}",
+            "{:<18} {:>7} {:>8.0} {:>7.1} {:>7.1} {:>9.0} {:>6.2} {:>8.2} {:>7.0} {:>8} {:>6} {:>10} {:>6}",
             r.scenario,
             r.messages,
             r.msgs_per_s,
@@ -125,6 +146,9 @@ pub fn render_table(results: &[ScenarioResult]) -> String {
             r.wire_per_mail_byte,
             r.cpu_s_per_1k_msgs,
             r.peak_rss_mib,
+            r.memory_per_active_mailbox_kib
+                .map_or("-".to_string(), |k| format!("{k:.0}")),
+            r.peak_connections,
             format!("{}/{}", r.peak_connections_per_user, r.peak_users_per_ip),
             ok
         );
@@ -157,6 +181,11 @@ pub fn render_csv(results: &[ScenarioResult]) -> anyhow::Result<String> {
         "wire_per_mail_byte",
         "cpu_s_per_1k_msgs",
         "peak_rss_mib",
+        "egress_ips",
+        "peak_connections",
+        "peak_active_mailboxes",
+        "baseline_rss_mib",
+        "memory_per_active_mailbox_kib",
         "peak_connections_per_user",
         "peak_connections_per_ip",
         "peak_users_per_ip",
@@ -183,6 +212,15 @@ pub fn render_csv(results: &[ScenarioResult]) -> anyhow::Result<String> {
             format!("{:.3}", r.wire_per_mail_byte),
             format!("{:.3}", r.cpu_s_per_1k_msgs),
             format!("{:.1}", r.peak_rss_mib),
+            r.egress_ips.to_string(),
+            r.peak_connections.to_string(),
+            r.peak_active_mailboxes.to_string(),
+            r.baseline_rss_mib
+                .map(|m| format!("{m:.1}"))
+                .unwrap_or_default(),
+            r.memory_per_active_mailbox_kib
+                .map(|k| format!("{k:.1}"))
+                .unwrap_or_default(),
             r.peak_connections_per_user.to_string(),
             r.peak_connections_per_ip.to_string(),
             r.peak_users_per_ip.to_string(),
@@ -254,6 +292,11 @@ mod tests {
             wire_per_mail_byte: 2.01,
             cpu_s_per_1k_msgs: 0.4,
             peak_rss_mib: 80.0,
+            egress_ips: 0,
+            peak_connections: 16,
+            peak_active_mailboxes: 4,
+            baseline_rss_mib: None,
+            memory_per_active_mailbox_kib: None,
             peak_connections_per_user: 4,
             peak_connections_per_ip: 16,
             peak_users_per_ip: 4,
@@ -290,5 +333,24 @@ mod tests {
         let json = serde_json::to_string(&rows[0]).unwrap();
         let back: ScenarioResult = serde_json::from_str(&json).unwrap();
         assert_eq!(back, rows[0]);
+    }
+
+    #[test]
+    fn results_of_runs_before_the_scale_fields_still_read() {
+        let mut old = serde_json::to_value(result("loopback", 500.0)).unwrap();
+        for field in [
+            "egress_ips",
+            "peak_connections",
+            "peak_active_mailboxes",
+            "baseline_rss_mib",
+            "memory_per_active_mailbox_kib",
+        ] {
+            old.as_object_mut().unwrap().remove(field).unwrap();
+        }
+        let back: ScenarioResult = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            (back.peak_connections, back.memory_per_active_mailbox_kib),
+            (0, None)
+        );
     }
 }

@@ -20,10 +20,13 @@ use crate::corpus::generate;
 use crate::mock_server::{
     AuditBudget, Bandwidth, MockConfig, MockProfile, MockServer, MockStore, Shaping,
 };
-use crate::velocity::measure::{run_measured, MeasuredCommand};
+use crate::open_files::raise_to_hard;
+use crate::velocity::measure::{run_measured, GroupUsage, MeasuredCommand};
 
 /// The destination admin that acts for every mailbox.
 const ADMIN: &str = "bench-admin";
+/// Descriptors a process needs besides its connections: runtime, state store, logs.
+const SPARE_DESCRIPTORS: usize = 256;
 /// How long the servers may take to see every connection closed after the client exits.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -44,6 +47,17 @@ pub async fn run_scenario(
     scenario: &Scenario,
     options: &BenchOptions,
 ) -> anyhow::Result<ScenarioResult> {
+    // Client and servers each hold a descriptor per connection; the client inherits the limit.
+    let open_files = raise_to_hard().context("raising the open-files limit")?;
+    let needed = (scenario.max_connections() + SPARE_DESCRIPTORS) as u64;
+    anyhow::ensure!(
+        open_files.now >= needed,
+        "{}: up to {} connections need about {needed} open files, and the hard limit is {}: \
+         raise it (ulimit -Hn, systemd LimitNOFILE=) or run fewer mailboxes at once",
+        scenario.name,
+        scenario.max_connections(),
+        open_files.hard
+    );
     let dir = options.work_dir.join(scenario.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let spec = scenario.corpus.clone();
@@ -102,54 +116,21 @@ pub async fn run_scenario(
     write_private(&ca_file, ca.ca_pem().as_bytes())?;
     write_private(&users_file, users_csv.as_bytes())?;
     write_private(&password_file, admin_password.as_bytes())?;
+    // They hold passwords: gone when the scenario ends, however it ends.
+    let _secrets = RemoveOnDrop(vec![users_file.clone(), password_file.clone()]);
     let state_file = dir.join("state.sqlite");
-    let _ = std::fs::remove_file(&report_file);
-    let _ = std::fs::remove_file(&log);
-    let _ = std::fs::remove_file(&state_file);
-    let conns = scenario.connections_per_mailbox.to_string();
-    let args: Vec<String> = vec![
-        "migrate".into(),
-        "--users".into(),
-        users_file.display().to_string(),
-        "--source".into(),
-        format!("imaps://127.0.0.1:{}", source.addr().port()),
-        "--dest".into(),
-        format!("imaps://127.0.0.1:{}", dest.addr().port()),
-        "--dest-admin".into(),
-        ADMIN.into(),
-        "--dest-admin-password-file".into(),
-        password_file.display().to_string(),
-        "--ca-file".into(),
-        ca_file.display().to_string(),
-        "--parallel".into(),
-        scenario.parallel.to_string(),
-        "--source-connections".into(),
-        conns.clone(),
-        "--dest-connections".into(),
-        conns,
-        "--report".into(),
-        report_file.display().to_string(),
-        // The checkpoints are part of every real run's cost: measured with them, fresh each time.
-        "--state".into(),
-        state_file.display().to_string(),
-        "--quiet".into(),
-    ];
-    let command = MeasuredCommand {
-        label: format!("cutover migrate ({})", scenario.name),
-        program: options.cutover.clone(),
-        args: args.into_iter().map(Into::into).collect(),
-        log: log.clone(),
+    let migrate = Migrate {
+        cutover: &options.cutover,
+        source: &source,
+        dest: &dest,
+        ca_file: &ca_file,
+        password_file: &password_file,
+        timeout: options.timeout,
+        scenario,
     };
-    let (scratch, timeout) = (dir.clone(), options.timeout);
-    let usage = tokio::task::spawn_blocking(move || {
-        run_measured(&[command], &scratch, timeout, &AtomicBool::new(false))
-    })
-    .await
-    .context("measuring thread")?;
-    for secret in [&users_file, &password_file] {
-        let _ = std::fs::remove_file(secret);
-    }
-    let usage = usage?;
+    let usage = migrate
+        .measure(&users_file, &report_file, &state_file, &log)
+        .await?;
 
     drain(&source).await;
     drain(&dest).await;
@@ -183,6 +164,20 @@ pub async fn run_scenario(
                 .map(|v| format!("{side}: {v}")),
         );
     }
+    // Mailboxes at work at once: users logged in to the source at once, over every address.
+    let peak_active_mailboxes: u64 = s_audit.peak_users_per_ip.values().sum();
+    let peak_rss_mib = usage.rss_max_kib() as f64 / 1024.0;
+    let (baseline_rss_mib, memory_per_active_mailbox_kib) = if scenario.measure_mailbox_memory {
+        let baseline = migrate
+            .baseline_rss_mib(&users_csv, &dir)
+            .await
+            .context("the one-mailbox baseline run")?;
+        let per_mailbox = (peak_rss_mib - baseline).max(0.0) * 1024.0
+            / (peak_active_mailboxes.saturating_sub(1).max(1)) as f64;
+        (Some(baseline), Some(per_mailbox))
+    } else {
+        (None, None)
+    };
     let mailboxes = scenario.corpus.mailboxes as u64;
     Ok(ScenarioResult {
         scenario: scenario.name.to_string(),
@@ -203,7 +198,12 @@ pub async fn run_scenario(
         wire_bytes,
         wire_per_mail_byte: wire_bytes as f64 / (copied_bytes.max(1)) as f64,
         cpu_s_per_1k_msgs: cpu_s / (copied.max(1) as f64) * 1000.0,
-        peak_rss_mib: usage.rss_max_kib() as f64 / 1024.0,
+        peak_rss_mib,
+        egress_ips: scenario.egress.len() as u64,
+        peak_connections: s_stats.peak_concurrent_connections + d_stats.peak_concurrent_connections,
+        peak_active_mailboxes,
+        baseline_rss_mib,
+        memory_per_active_mailbox_kib,
         peak_connections_per_user: s_audit
             .max_connections_per_user()
             .max(d_audit.max_connections_per_user()),
@@ -214,6 +214,103 @@ pub async fn run_scenario(
         budget_violations,
         verified,
     })
+}
+
+/// How a scenario runs `cutover migrate`: the servers, the CA and admin password files, the
+/// scenario's parallelism, connections and egress addresses.
+struct Migrate<'a> {
+    cutover: &'a Path,
+    source: &'a MockServer,
+    dest: &'a MockServer,
+    ca_file: &'a Path,
+    password_file: &'a Path,
+    timeout: Duration,
+    scenario: &'a Scenario,
+}
+
+impl Migrate<'_> {
+    /// Runs `cutover migrate` over the mailboxes of `users_file` as a measured child process.
+    async fn measure(
+        &self,
+        users_file: &Path,
+        report_file: &Path,
+        state_file: &Path,
+        log: &Path,
+    ) -> anyhow::Result<GroupUsage> {
+        let scenario = self.scenario;
+        let _ = std::fs::remove_file(report_file);
+        let _ = std::fs::remove_file(log);
+        let _ = std::fs::remove_file(state_file);
+        let conns = scenario.connections_per_mailbox.to_string();
+        let mut args: Vec<String> = vec![
+            "migrate".into(),
+            "--users".into(),
+            users_file.display().to_string(),
+            "--source".into(),
+            format!("imaps://127.0.0.1:{}", self.source.addr().port()),
+            "--dest".into(),
+            format!("imaps://127.0.0.1:{}", self.dest.addr().port()),
+            "--dest-admin".into(),
+            ADMIN.into(),
+            "--dest-admin-password-file".into(),
+            self.password_file.display().to_string(),
+            "--ca-file".into(),
+            self.ca_file.display().to_string(),
+            "--parallel".into(),
+            scenario.parallel.to_string(),
+            "--source-connections".into(),
+            conns.clone(),
+            "--dest-connections".into(),
+            conns,
+            "--report".into(),
+            report_file.display().to_string(),
+            // The checkpoints are part of every real run's cost: measured with them, fresh
+            // each time.
+            "--state".into(),
+            state_file.display().to_string(),
+            "--quiet".into(),
+        ];
+        if !scenario.egress.is_empty() {
+            let list: Vec<String> = scenario.egress.iter().map(|ip| ip.to_string()).collect();
+            args.extend(["--egress".into(), list.join(",")]);
+        }
+        let command = MeasuredCommand {
+            label: format!("cutover migrate ({})", scenario.name),
+            program: self.cutover.to_path_buf(),
+            args: args.into_iter().map(Into::into).collect(),
+            log: log.to_path_buf(),
+        };
+        let scratch = log.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let timeout = self.timeout;
+        tokio::task::spawn_blocking(move || {
+            run_measured(&[command], &scratch, timeout, &AtomicBool::new(false))
+        })
+        .await
+        .context("measuring thread")?
+    }
+
+    /// Peak RSS, MiB, of `cutover migrate` moving only the first mailbox of `users_csv` again
+    /// (already at the destination, so it is matched, not copied): the client's cost with one
+    /// mailbox, which the per-mailbox figure subtracts.
+    async fn baseline_rss_mib(&self, users_csv: &str, dir: &Path) -> anyhow::Result<f64> {
+        let first: String = users_csv
+            .lines()
+            .take(2)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let users_file = dir.join("baseline-users.csv");
+        write_private(&users_file, first.as_bytes())?;
+        let usage = self
+            .measure(
+                &users_file,
+                &dir.join("baseline-report.json"),
+                &dir.join("baseline-state.sqlite"),
+                &dir.join("baseline.log"),
+            )
+            .await;
+        let _ = std::fs::remove_file(&users_file);
+        Ok(usage?.rss_max_kib() as f64 / 1024.0)
+    }
 }
 
 /// Whether every folder of every user arrived whole: the same multiset of SHA-256 body hashes
@@ -254,6 +351,17 @@ async fn drain(server: &MockServer) {
     let deadline = tokio::time::Instant::now() + DRAIN;
     while server.stats().current_connections > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Removes its files when dropped.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
