@@ -54,6 +54,12 @@ fn main() -> ExitCode {
     };
     let cli = Cli::parse_from(std::iter::once(std::ffi::OsString::from("cutover")).chain(argv));
     init_logging();
+    // Every connection is a file descriptor: a batch of thousands of mailboxes at 8 connections
+    // each outgrows the usual soft limit of 1,024 long before the hard limit.
+    match cutover_harness::open_files::raise_to_hard() {
+        Ok(limit) => tracing::debug!(?limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
