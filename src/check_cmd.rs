@@ -12,12 +12,14 @@
 use crate::access::Access;
 use crate::args::{DestAccessArgs, SourceAccessArgs};
 use crate::migrate::DANGER_WARNING;
-use crate::settings::{read_mailbox_list_with, server, tls_config, BadInput, SourceFlag};
+use crate::settings::{
+    mailbox_jobs, read_mailbox_list_with, server, tls_config, BadInput, SourceFlag,
+};
 use anyhow::Context;
 use cutover_engine::copier::assess::{check_login, CheckFailure, LoginCheck};
 use cutover_engine::imap::{ConnectOptions, LoginGuard, LoginLimit, TlsClient};
 use cutover_engine::plan::assessment::format_bytes;
-use cutover_engine::{Account, CompressMode, CopyOptions, TlsConfig};
+use cutover_engine::{CompressMode, CopyOptions, MailboxJob, TlsConfig};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,24 +77,11 @@ pub struct CheckArgs {
     pub allow_plaintext: bool,
 }
 
-/// One mailbox to check.
-#[derive(Debug)]
-pub struct CheckJob {
-    /// SourceIdentity.
-    pub source_identity: String,
-    /// The source login.
-    pub source: Account,
-    /// The destination login.
-    pub dest: Account,
-    /// SourceRootFolder: only the folders `cutover migrate` would copy are counted.
-    pub source_root: Option<String>,
-}
-
 /// A validated `cutover check`.
 #[derive(Debug)]
 pub struct CheckSettings {
-    /// One job per row of the list, in list order.
-    pub jobs: Vec<CheckJob>,
+    /// One job per row of the list, in list order: the logins `cutover migrate` would make.
+    pub jobs: Vec<MailboxJob>,
     /// Certificate checking.
     pub tls: TlsConfig,
     /// Mailboxes at once.
@@ -139,34 +128,14 @@ impl CheckSettings {
             endpoint: source.as_ref(),
             allow_plaintext: args.allow_plaintext,
         };
-        let mut jobs = Vec::new();
-        for row in &rows {
-            let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
-                continue;
-            };
-            let (Some(dest), Some(source_access), Some(dest_access)) =
-                (&dest, &source_access, &dest_access)
-            else {
-                continue;
-            };
-            let source_auth = source_access.auth_for(row, &origin, &mut problems);
-            let dest_auth = dest_access.auth_for(row, &origin, &mut problems);
-            let (Some(source_auth), Some(dest_auth)) = (source_auth, dest_auth) else {
-                continue;
-            };
-            jobs.push(CheckJob {
-                source_identity: row.source_identity.clone(),
-                source: Account {
-                    endpoint,
-                    auth: source_auth,
-                },
-                dest: Account {
-                    endpoint: dest.clone(),
-                    auth: dest_auth,
-                },
-                source_root: row.source_root_folder.clone(),
-            });
-        }
+        let jobs = mailbox_jobs(
+            &rows,
+            &origin,
+            &source_flag,
+            dest.as_ref(),
+            (source_access.as_ref(), dest_access.as_ref()),
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(BadInput { problems });
         }
@@ -221,7 +190,7 @@ pub async fn run(settings: CheckSettings) -> anyhow::Result<bool> {
             let _permit = permits.acquire_owned().await;
             let source = check_login(&job.source, &opts, job.source_root.as_deref(), false).await;
             let dest = check_login(&job.dest, &opts, None, true).await;
-            (index, job.source_identity, source, dest)
+            (index, job.id, source, dest)
         });
     }
     let mut slots: Vec<Option<(String, SideResult, SideResult)>> =

@@ -133,39 +133,19 @@ impl MigrateSettings {
             }
         }
 
-        let mut jobs = Vec::new();
-        for row in &rows {
-            let source_flag = SourceFlag {
-                given: args.source.is_some(),
-                endpoint: source.as_ref(),
-                allow_plaintext: args.allow_plaintext,
-            };
-            let Some(endpoint) = source_flag.endpoint_for(row, &origin, &mut problems) else {
-                continue;
-            };
-            let (Some(dest), Some(source_access), Some(dest_access)) =
-                (&dest, &source_access, &dest_access)
-            else {
-                continue;
-            };
-            let source_auth = source_access.auth_for(row, &origin, &mut problems);
-            let dest_auth = dest_access.auth_for(row, &origin, &mut problems);
-            let (Some(source_auth), Some(dest_auth)) = (source_auth, dest_auth) else {
-                continue;
-            };
-            jobs.push(MailboxJob {
-                id: row.source_identity.clone(),
-                source: Account {
-                    endpoint,
-                    auth: source_auth,
-                },
-                dest: Account {
-                    endpoint: dest.clone(),
-                    auth: dest_auth,
-                },
-                source_root: row.source_root_folder.clone(),
-            });
-        }
+        let source_flag = SourceFlag {
+            given: args.source.is_some(),
+            endpoint: source.as_ref(),
+            allow_plaintext: args.allow_plaintext,
+        };
+        let jobs = mailbox_jobs(
+            &rows,
+            &origin,
+            &source_flag,
+            dest.as_ref(),
+            (source_access.as_ref(), dest_access.as_ref()),
+            &mut problems,
+        );
 
         if !problems.is_empty() {
             return Err(BadInput { problems });
@@ -205,6 +185,48 @@ pub(crate) fn read_mailbox_list_with(
             }
         },
     }
+}
+
+/// One job per row of the mailbox list: the row's source server and the logins both access
+/// methods give it. A row with a problem is left out and the problem added; `dest` and the
+/// accesses are `None` when their flags were bad (reported already), and then no job is made.
+pub(crate) fn mailbox_jobs(
+    rows: &[MailboxRow],
+    origin: &str,
+    source_flag: &SourceFlag<'_>,
+    dest: Option<&Endpoint>,
+    (source_access, dest_access): (Option<&Access>, Option<&Access>),
+    problems: &mut Vec<String>,
+) -> Vec<MailboxJob> {
+    let mut jobs = Vec::new();
+    for row in rows {
+        let Some(endpoint) = source_flag.endpoint_for(row, origin, problems) else {
+            continue;
+        };
+        let (Some(dest), Some(source_access), Some(dest_access)) =
+            (dest, source_access, dest_access)
+        else {
+            continue;
+        };
+        let source_auth = source_access.auth_for(row, origin, problems);
+        let dest_auth = dest_access.auth_for(row, origin, problems);
+        let (Some(source_auth), Some(dest_auth)) = (source_auth, dest_auth) else {
+            continue;
+        };
+        jobs.push(MailboxJob {
+            id: row.source_identity.clone(),
+            source: Account {
+                endpoint,
+                auth: source_auth,
+            },
+            dest: Account {
+                endpoint: dest.clone(),
+                auth: dest_auth,
+            },
+            source_root: row.source_root_folder.clone(),
+        });
+    }
+    jobs
 }
 
 /// The `--source` flag as validated, and what it means for each row of the mailbox list.
