@@ -221,40 +221,15 @@ impl Scheduler {
             return (0, 0);
         }
         let d = &lease.demand;
-        let user_held = self.users.get(&d.user).map_or(0, |u| u.connections);
-        let room = (self.caps.per_user.saturating_sub(user_held)).min(
-            self.caps
-                .connections_per_ip
-                .saturating_sub(self.ips[ip].connections),
+        let fits = self.fits(d, self.ips[ip].connections);
+        let (es, ed) = widen(
+            (0, 0),
+            (
+                d.want_source.saturating_sub(lease.source),
+                d.want_dest.saturating_sub(lease.dest),
+            ),
+            fits,
         );
-        let server_room = |key: &str| {
-            self.caps.per_server.map_or(u32::MAX, |cap| {
-                cap.saturating_sub(self.servers.get(key).map_or(0, |n| *n))
-            })
-        };
-        let same_server = d.source_server == d.dest_server;
-        let (src_room, dst_room) = (server_room(&d.source_server), server_room(&d.dest_server));
-        let fits = |s: u32, t: u32| {
-            self.sides.count(s, t) <= room
-                && match same_server {
-                    true => s + t <= src_room,
-                    false => s <= src_room && t <= dst_room,
-                }
-        };
-        let (mut es, mut ed) = (0, 0);
-        loop {
-            let more_s = lease.source + es < d.want_source && fits(es + 1, ed);
-            if more_s {
-                es += 1;
-            }
-            let more_d = lease.dest + ed < d.want_dest && fits(es, ed + 1);
-            if more_d {
-                ed += 1;
-            }
-            if !more_s && !more_d {
-                break;
-            }
-        }
         if es + ed > 0 {
             let counted = self.sides.count(es, ed);
             let lease = self.leases.get_mut(&ticket).expect("checked above");
@@ -362,12 +337,24 @@ impl Scheduler {
         if lease.ip.is_none() && !user_here && load.users >= self.caps.users_per_ip {
             return None;
         }
-        let user_held = user.map_or(0, |u| u.connections);
-        let room = (self.caps.per_user.saturating_sub(user_held)).min(
-            self.caps
-                .connections_per_ip
-                .saturating_sub(load.connections),
-        );
+        let fits = self.fits(d, load.connections);
+        if !fits(1, 1) {
+            return None;
+        }
+        Some(widen(
+            (1, 1),
+            (d.want_source.max(1), d.want_dest.max(1)),
+            fits,
+        ))
+    }
+
+    /// Whether `s` source and `t` destination connections more for `d` stay within the caps
+    /// now, with `ip_connections` counted on its address: per user and per address (the
+    /// counted sides), and per server (both sides, once when they are the same server).
+    fn fits<'a>(&'a self, d: &'a Demand, ip_connections: u32) -> impl Fn(u32, u32) -> bool + 'a {
+        let user_held = self.users.get(&d.user).map_or(0, |u| u.connections);
+        let room = (self.caps.per_user.saturating_sub(user_held))
+            .min(self.caps.connections_per_ip.saturating_sub(ip_connections));
         let server_room = |key: &str| {
             self.caps.per_server.map_or(u32::MAX, |cap| {
                 cap.saturating_sub(self.servers.get(key).map_or(0, |n| *n))
@@ -375,29 +362,12 @@ impl Scheduler {
         };
         let same_server = d.source_server == d.dest_server;
         let (src_room, dst_room) = (server_room(&d.source_server), server_room(&d.dest_server));
-        let fits = |s: u32, t: u32| {
+        move |s: u32, t: u32| {
             self.sides.count(s, t) <= room
                 && match same_server {
                     true => s + t <= src_room,
                     false => s <= src_room && t <= dst_room,
                 }
-        };
-        if !fits(1, 1) {
-            return None;
-        }
-        let (mut s, mut t) = (1, 1);
-        loop {
-            let more_s = s < d.want_source.max(1) && fits(s + 1, t);
-            if more_s {
-                s += 1;
-            }
-            let more_t = t < d.want_dest.max(1) && fits(s, t + 1);
-            if more_t {
-                t += 1;
-            }
-            if !more_s && !more_t {
-                return Some((s, t));
-            }
         }
     }
 
@@ -518,6 +488,25 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+}
+
+/// Grows (source, dest) from `start` one connection at a time, alternating sides, while each
+/// stays below its `max` and `fits` allows it: the largest balanced grant the caps leave.
+fn widen(start: (u32, u32), max: (u32, u32), fits: impl Fn(u32, u32) -> bool) -> (u32, u32) {
+    let (mut s, mut t) = start;
+    loop {
+        let more_s = s < max.0 && fits(s + 1, t);
+        if more_s {
+            s += 1;
+        }
+        let more_t = t < max.1 && fits(s, t + 1);
+        if more_t {
+            t += 1;
+        }
+        if !more_s && !more_t {
+            return (s, t);
+        }
     }
 }
 
