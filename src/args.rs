@@ -166,6 +166,12 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub adopt_existing: bool,
 
+    /// When the folder map sends a folder elsewhere than an earlier pass did and the old
+    /// destination folder still holds its messages: refuse to start that mailbox, naming the
+    /// folders, or copy them to the new folder too (the old one keeps its copies).
+    #[arg(long, value_enum, value_name = "CHOICE", default_value_t = RemapArg::Refuse)]
+    pub remap: RemapArg,
+
     /// Keep no checkpoint file: a rerun copies everything again.
     #[arg(long)]
     pub no_state: bool,
@@ -309,6 +315,15 @@ pub struct BudgetArgs {
     /// Messages fetched per second by one mailbox.
     #[arg(long, value_name = "N")]
     pub messages_per_sec_per_mailbox: Option<u32>,
+}
+
+/// `--remap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RemapArg {
+    /// Copy to the new folders; the old folders keep their copies.
+    Copy,
+    /// Stop the mailbox before copying, naming the folders that moved.
+    Refuse,
 }
 
 /// `--egress-mode`.

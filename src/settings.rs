@@ -102,6 +102,10 @@ impl MigrateSettings {
                 Err(p) => problems.extend(p),
             }
             options.adopt_existing = args.adopt_existing;
+            options.remap = match args.remap {
+                crate::args::RemapArg::Copy => cutover_engine::RemapPolicy::Copy,
+                crate::args::RemapArg::Refuse => cutover_engine::RemapPolicy::Refuse,
+            };
         }
         if args.parallel == 0 {
             problems.push("--parallel must be at least 1".into());

@@ -5,6 +5,7 @@ mod assess;
 mod bench;
 mod budget;
 mod check;
+mod checkpoints;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;

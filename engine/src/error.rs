@@ -112,6 +112,17 @@ pub enum Error {
         /// What failed, with the file named.
         message: String,
     },
+    /// The folder map sends folders elsewhere than when their messages were copied, and the old
+    /// destination folders still hold those copies: the mailbox waits for a choice rather than
+    /// copy them twice or count them as where they are not.
+    #[error(
+        "the folder map changed since the last pass: {moves}; run with --remap copy to copy \
+         them to their new folders (the old ones keep their copies), or put the old map back"
+    )]
+    FolderMapChanged {
+        /// Each moved folder: source, old and new destination, messages the old one holds.
+        moves: String,
+    },
     /// The run was asked to stop (Ctrl-C, [`CopyOptions::shutdown`](crate::CopyOptions)) before
     /// this was done.
     #[error("interrupted: {context}")]
@@ -133,6 +144,7 @@ impl Error {
             | Error::Unsupported { .. }
             | Error::Interrupted { .. }
             | Error::State { .. }
+            | Error::FolderMapChanged { .. }
             | Error::SourceRootNotFound { .. } => Disposition::StopMailbox,
             Error::Command {
                 message, command, ..

@@ -28,7 +28,7 @@ pub mod transform;
 
 pub use copier::{
     copy_mailbox, plan_mailbox_folders, run_batch, Account, AppendMode, CompressMode, CopyOptions,
-    MailboxJob,
+    MailboxJob, RemapPolicy,
 };
 pub use error::{Disposition, Error, Result};
 pub use imap::{Auth, BearerMechanism, Endpoint, ProxyLoginForm, Security, TlsConfig};

@@ -272,6 +272,13 @@ impl Dovecot {
         Ok(())
     }
 
+    /// The home directory of `user` (its mail is under `mail/`): a test removes it to
+    /// re-provision the mailbox, as an admin does after a pilot (folders come back with new
+    /// UIDVALIDITYs).
+    pub fn user_home(&self, user: &str) -> std::path::PathBuf {
+        Paths::new(self.dir.path()).home.join(user)
+    }
+
     /// The implicit-TLS listener on 127.0.0.1.
     pub fn imaps_port(&self) -> u16 {
         self.imaps_port

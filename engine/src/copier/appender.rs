@@ -17,7 +17,7 @@
 //! server's last word.
 
 use super::fetcher::{FetchedWindow, WindowBudget};
-use super::ledger::{flush, rematch, AdoptIndex, Ledger, SentMessage, SourceKey};
+use super::ledger::{rematch, AdoptIndex, Ledger, SentMessage, SourceKey};
 use super::progress_state::ProgressState;
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{AppendBatch, AppendItem, AppendPipeline, AppendVerdict, Completed, Connection};
@@ -98,7 +98,7 @@ pub struct AppendSettings {
     /// The run's stop request: nothing new is sent once it is cancelled.
     pub shutdown: CancellationToken,
     /// The mailbox's record of what the destination acknowledged, shared by its writers.
-    pub ledger: Arc<std::sync::Mutex<Ledger>>,
+    pub ledger: Ledger,
     /// Per folder index: the source folder's wire name and UIDVALIDITY (the messages' keys).
     pub source_folders: Arc<Vec<(String, u32)>>,
     /// Folder indices whose UIDVALIDITY changed since an earlier run copied them: their
@@ -177,7 +177,7 @@ struct Tallies<'a> {
     /// The run's stop request.
     shutdown: CancellationToken,
     /// Where acknowledgments are recorded.
-    ledger: Arc<std::sync::Mutex<Ledger>>,
+    ledger: Ledger,
 }
 
 /// The backoff a throttling server suggests ("Suggested Backoff Time: N milliseconds", as
@@ -206,11 +206,6 @@ fn throttle_pause(text: &str, n: u32) -> Duration {
 }
 
 impl Tallies<'_> {
-    /// Notes that the run is stopping: nothing more is sent.
-    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn interrupted(&mut self) {
         self.stop.get_or_insert_with(|| Error::Interrupted {
             context: format!(
@@ -232,7 +227,7 @@ impl Tallies<'_> {
     }
 
     /// Books a completion; returns halves to resend when a batch was refused.
-    fn complete(
+    async fn complete(
         &mut self,
         c: Completed<Token>,
         resend: &mut VecDeque<AppendBatch<Token>>,
@@ -254,10 +249,8 @@ impl Tallies<'_> {
                         appended = None;
                     }
                 }
-                self.ledger().stored(
-                    batch.token.ticket,
-                    appended.as_ref().map(|(v, uids)| (*v, uids.as_slice())),
-                );
+                let (ticket, answer) = (batch.token.ticket, appended.clone());
+                self.ledger.update(move |b| b.stored(ticket, answer)).await;
                 let bytes: u64 = batch.items.iter().map(|i| i.body.len() as u64).sum();
                 let t = self.folders.entry(batch.token.folder).or_default();
                 if let Some((validity, _)) = appended {
@@ -277,7 +270,8 @@ impl Tallies<'_> {
                 Ok(())
             }
             AppendVerdict::Refused(text) => {
-                self.ledger().refused(batch.token.ticket);
+                let ticket = batch.token.ticket;
+                self.ledger.update(move |b| b.refused(ticket)).await;
                 let err = Error::Command {
                     server: self.server.clone(),
                     command: format!("APPEND to {}", batch.mailbox_wire),
@@ -316,7 +310,8 @@ impl Tallies<'_> {
                     return Ok(());
                 }
                 if batch.items.len() == 1 {
-                    self.ledger().abandon(&batch.token.sent[0].key);
+                    let key = batch.token.sent[0].key.clone();
+                    self.ledger.update(move |b| b.abandon(&key)).await;
                     let (uid, size) = batch.token.metas[0];
                     self.fail(
                         batch.token.folder,
@@ -392,9 +387,14 @@ async fn submit(
             }
         }
         b.token.sent_after_pauses = tallies.pauses_taken;
-        b.token.ticket = tallies.ledger().sending(b.token.sent.clone());
+        b.token.ticket = tallies.ledger.ticket();
+        let (ticket, sent) = (b.token.ticket, b.token.sent.clone());
+        tallies
+            .ledger
+            .update(move |l| l.sending(ticket, sent))
+            .await;
         for c in pipeline.send(b).await? {
-            tallies.complete(c, &mut queue)?;
+            tallies.complete(c, &mut queue).await?;
         }
     }
     Ok(())
@@ -408,7 +408,7 @@ async fn drain(pipeline: &mut AppendPipeline<'_, Token>, tallies: &mut Tallies<'
         }
         let mut queue = VecDeque::new();
         for c in done {
-            tallies.complete(c, &mut queue)?;
+            tallies.complete(c, &mut queue).await?;
         }
         for b in queue {
             submit(pipeline, tallies, b).await?;
@@ -504,7 +504,7 @@ pub async fn run_appender(
                             },
                             c = pipeline.next_completion() => {
                                 let mut resend = VecDeque::new();
-                                tallies.complete(c?, &mut resend)?;
+                                tallies.complete(c?, &mut resend).await?;
                                 for b in resend {
                                     submit(&mut pipeline, &mut tallies, b).await?;
                                 }
@@ -639,33 +639,36 @@ async fn write_window(
     if let Some(index) = &settings.adopt {
         if let Some(there) = index.get(&dest_wire[folder]) {
             let validity = there.uidvalidity;
-            let mut there = there.by_key.lock().unwrap_or_else(|e| e.into_inner());
-            let mut ledger = tallies.ledger();
-            ready.retain(|(_, _, s)| {
-                let Some(id) = s.facts.message_id else {
-                    return true;
-                };
-                match there.get_mut(&(id, s.facts.sent_size)).and_then(Vec::pop) {
-                    Some(uid) => {
-                        ledger.adopt(s, validity, uid);
-                        false
+            let mut adopted = Vec::new();
+            {
+                let mut there = there.by_key.lock().unwrap_or_else(|e| e.into_inner());
+                ready.retain(|(_, _, s)| {
+                    let Some(id) = s.facts.message_id else {
+                        return true;
+                    };
+                    match there.get_mut(&(id, s.facts.sent_size)).and_then(Vec::pop) {
+                        Some(uid) => {
+                            adopted.push((s.clone(), uid));
+                            false
+                        }
+                        None => true,
                     }
-                    None => true,
-                }
-            });
+                });
+            }
+            let now = chrono::Utc::now();
+            tallies
+                .ledger
+                .update(move |b| {
+                    for (s, uid) in adopted {
+                        b.adopt(&s, validity, uid, now);
+                    }
+                })
+                .await;
         }
     }
-    let persisted = {
-        let mut ledger = tallies.ledger();
-        if ledger.is_persisted() {
-            let sent: Vec<SentMessage> = ready.iter().map(|(_, _, s)| s.clone()).collect();
-            ledger.intend(&sent);
-        }
-        ledger.is_persisted()
-    };
-    if persisted {
-        flush(&tallies.ledger).await?;
-    }
+    // Sent only once their intents are durable (a no-op without a state store).
+    let sent: Vec<SentMessage> = ready.iter().map(|(_, _, s)| s.clone()).collect();
+    tallies.ledger.intend(sent).await?;
     for (meta, body, sent) in ready {
         let len = body.len() as u64;
         let full = open.as_ref().is_some_and(|b| {

@@ -134,6 +134,10 @@ pub struct CopyOptions {
     /// message whose Message-ID and size match a destination message of its folder is recorded
     /// as copied instead of appended (`--adopt-existing`).
     pub adopt_existing: bool,
+    /// Messages the folder map now sends elsewhere than when they were copied, while their old
+    /// destination folder still holds them: refuse to start the mailbox (the default), or copy
+    /// them to their new folders too (`--remap copy|refuse`).
+    pub remap: super::RemapPolicy,
     /// First pause before a mailbox reconnects after a dropped connection or a refusal for now
     /// (default 1 s); doubled per attempt in a row that stores nothing, up to a minute, unless
     /// the server suggests its own backoff.
@@ -191,6 +195,7 @@ impl Default for CopyOptions {
             state: None,
             final_pass: false,
             adopt_existing: false,
+            remap: super::RemapPolicy::Refuse,
             reconnect_pause: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
             login_limit: LoginLimit::default(),

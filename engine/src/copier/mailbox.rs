@@ -12,11 +12,13 @@
 use super::appender::{
     run_appender, AppendSettings, AppenderResult, FolderTally, RewriteStats, RewriteStep,
 };
-use super::dest_rematch::recheck_destination;
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
-use super::ledger::{adopt_index, flush, lock, register_folders, FlagChange, Ledger, SourceKey};
+use super::ledger::{
+    adopt_index, recheck_destination, reconcile, register_folders, revalidate_map, FlagChange,
+    Ledger, Moved, SourceKey,
+};
 use super::progress_state::ProgressState;
 use crate::budget::{Lease, Side};
 use crate::error::{Disposition, Error, Result};
@@ -87,18 +89,14 @@ pub async fn copy_mailbox_leased(
     let started = Instant::now();
     let state = Arc::new(ProgressState::new(index, &job.id, progress));
     state.set_phase(Phase::Planning);
-    let ledger = match &options.state {
-        None => Ledger::default(),
-        Some(store) => match Ledger::load(store.clone(), job.state_key()).await {
-            Ok(ledger) => ledger,
-            Err(e) => {
-                state.set_phase(Phase::Failed);
-                return MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
-            }
-        },
+    let ledger = match Ledger::open(options.state.as_ref(), &job.state_key()).await {
+        Ok(ledger) => ledger,
+        Err(e) => {
+            state.set_phase(Phase::Failed);
+            return MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
+        }
     };
     tracing::debug!(mailbox = %job.id, elapsed = ?started.elapsed(), "checkpoints loaded");
-    let ledger = Arc::new(std::sync::Mutex::new(ledger));
     let (running, synced) = match options.final_pass {
         false => (StoreStatus::Syncing, StoreStatus::Synced),
         true => (StoreStatus::Completing, StoreStatus::Completed),
@@ -106,7 +104,7 @@ pub async fn copy_mailbox_leased(
     record_status(&ledger, running, None).await;
     let report = attempts(job, options, tls, budget, lease, &state, started, &ledger).await;
     // What is buffered (done, cancelled) is committed before the mailbox is reported.
-    if let Err(e) = flush(&ledger).await {
+    if let Err(e) = ledger.commit().await {
         tracing::warn!(mailbox = %job.id, error = %e, "could not commit the last records");
     }
     let (status, leftover) = match &report.outcome {
@@ -140,12 +138,8 @@ pub async fn copy_mailbox_leased(
 
 /// Records a mailbox's status in the state store, if there is one. A failure is logged, not
 /// fatal: the records of messages are what resume depends on, and they are committed already.
-async fn record_status(
-    ledger: &std::sync::Mutex<Ledger>,
-    status: StoreStatus,
-    leftover: Option<Leftover>,
-) {
-    let Some((store, mailbox)) = lock(ledger).store() else {
+async fn record_status(ledger: &Ledger, status: StoreStatus, leftover: Option<Leftover>) {
+    let Some((store, mailbox)) = ledger.store().cloned() else {
         return;
     };
     let name = mailbox.clone();
@@ -167,7 +161,7 @@ async fn attempts(
     mut lease: Option<&mut Lease>,
     state: &Arc<ProgressState>,
     started: Instant,
-    ledger: &Arc<std::sync::Mutex<Ledger>>,
+    ledger: &Ledger,
 ) -> MailboxReport {
     let mut fruitless = 0;
     let mut first = true;
@@ -178,7 +172,7 @@ async fn attempts(
             lease.regrant().await;
         }
         first = false;
-        let done_before = lock(ledger).done_count();
+        let done_before = ledger.ask(|b| b.done_count()).await;
         let e = match run(
             job,
             options,
@@ -198,11 +192,11 @@ async fn attempts(
             Err(e) => e,
         };
         // What was sent without an answer is looked for at the destination next time.
-        lock(ledger).attempt_failed();
-        if let Err(e) = flush(ledger).await {
+        ledger.update(|b| b.attempt_failed()).await;
+        if let Err(e) = ledger.commit().await {
             tracing::warn!(mailbox = %job.id, error = %e, "could not commit records");
         }
-        fruitless = match lock(ledger).done_count() > done_before {
+        fruitless = match ledger.ask(|b| b.done_count()).await > done_before {
             true => 1,
             false => fruitless + 1,
         };
@@ -211,7 +205,7 @@ async fn attempts(
             && !options.shutdown.is_cancelled()
         {
             let mut pause = retry_pause(&e, fruitless, options.reconnect_pause);
-            if lock(ledger).has_pending() {
+            if ledger.ask(|b| b.has_pending()).await {
                 // A server may still carry out APPENDs it read before the connection went:
                 // let it finish before looking for them.
                 pause = pause.max(SETTLE_BEFORE_RECONCILING);
@@ -225,7 +219,7 @@ async fn attempts(
         state.set_phase(Phase::Failed);
         tracing::warn!(mailbox = %job.id, error = %e, "mailbox failed");
         // What the destination acknowledged before the failure is there: say so.
-        let (messages, bytes) = lock(ledger).done_totals();
+        let (messages, bytes) = ledger.ask(|b| b.done_totals()).await;
         let mut report = MailboxReport::failed(&job.id, e.to_string(), started.elapsed());
         report.outcome = outcome_of(&e);
         report.copied_messages = messages;
@@ -361,7 +355,7 @@ async fn run(
     lease: Option<&Lease>,
     state: &Arc<ProgressState>,
     started: Instant,
-    ledger: &Arc<std::sync::Mutex<Ledger>>,
+    ledger: &Ledger,
 ) -> Result<MailboxReport> {
     let t = options.io_timeout;
     let side_options = |side: Side| {
@@ -391,13 +385,13 @@ async fn run(
 
     // Folders.
     let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, job, options).await?;
-    let to_create = folders_to_create(&plans, &existing, dest_delimiter);
-    let folders_created = create_folders(&mut dst, &to_create, t).await?;
-    let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
 
     // What an earlier attempt sent without an answer: found at the destination, or sent again.
-    if lock(ledger).has_pending() {
-        let wait = lock(ledger).settle_wait(SETTLE_AFTER_A_CRASH);
+    if ledger.ask(|b| b.has_pending()).await {
+        let now = chrono::Utc::now();
+        let wait = ledger
+            .ask(move |b| b.settle_wait(SETTLE_AFTER_A_CRASH, now))
+            .await;
         if !wait.is_zero() {
             tracing::info!(mailbox = %job.id, ?wait, "a previous run stopped with APPENDs unanswered; letting the destination finish them");
             tokio::select! {
@@ -405,14 +399,18 @@ async fn run(
                 () = options.shutdown.cancelled() => {}
             }
         }
-        let mut l = std::mem::take(&mut *lock(ledger));
-        let found = l.reconcile(&mut dst, t).await;
-        *lock(ledger) = l;
-        let found = found?;
-        // Settled for good: a later failure does not make the next attempt look again.
-        flush(ledger).await?;
+        let found = reconcile(ledger, &mut dst, &existing, t).await?;
         tracing::info!(mailbox = %job.id, found = found.found, missing = found.missing, "looked for the messages whose APPEND was not answered");
     }
+
+    // Done records count only where the plan sends their folder now (before anything is made).
+    let plan_map: HashMap<String, String> = (plans.iter())
+        .map(|p| (p.source_wire.clone(), p.dest_wire.clone()))
+        .collect();
+    let moved = revalidate_map(&mut dst, ledger, plan_map, &existing, options.remap, t).await?;
+    let to_create = folders_to_create(&plans, &existing, dest_delimiter);
+    let folders_created = create_folders(&mut dst, &to_create, t).await?;
+    let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
 
     // Destination folders recreated since an earlier pass: their messages are looked for again
     // by fingerprint, and those gone are copied again below.
@@ -431,13 +429,15 @@ async fn run(
     // (CONDSTORE); the marks only hold under the same message filter.
     let filter_signature = options.message_filter.signature();
     let marks: Vec<Option<(u32, u64)>> = {
-        let l = lock(ledger);
-        plans
-            .iter()
-            .map(|p| l.mark(&p.source_wire, &filter_signature))
-            .collect()
+        let (wires, filter): (Vec<String>, String) = (
+            plans.iter().map(|p| p.source_wire.clone()).collect(),
+            filter_signature.clone(),
+        );
+        ledger
+            .ask(move |b| wires.iter().map(|w| b.mark(w, &filter)).collect())
+            .await
     };
-    let condstore = lock(ledger).is_persisted();
+    let condstore = ledger.store().is_some();
     let (sources, scans) =
         scan_all(sources, &plans, search.as_deref(), &marks, condstore, t).await?;
     let mut source_counts = vec![(0u64, 0u64); plans.len()];
@@ -464,39 +464,50 @@ async fn run(
         if let Some(since) = scan.changed_since {
             read_since += 1;
             unchanged += u64::from(scan.highest_modseq == Some(since));
-            let (messages, bytes) = lock(ledger).done_in(&plans[folder].source_wire);
+            let wire = plans[folder].source_wire.clone();
+            let (messages, bytes) = ledger.ask(move |b| b.done_in(&wire)).await;
             source_counts[folder].0 += messages;
             source_counts[folder].1 += bytes;
         }
+        let mut kept = Vec::with_capacity(scan.messages.len());
         for m in scan.messages {
             match options.message_filter.excludes(&m) {
-                Some(Exclusion::Deleted) => {
-                    filtered[folder].deleted += 1;
-                    continue;
-                }
-                Some(Exclusion::TooLarge) => {
-                    filtered[folder].too_large += 1;
-                    continue;
-                }
-                None => {}
-            }
-            let key = SourceKey {
-                folder: plans[folder].source_wire.clone(),
-                uidvalidity: scan.uidvalidity,
-                uid: m.uid,
-            };
-            let l = lock(ledger);
-            if !(partial && l.is_done(&key)) {
-                source_counts[m.folder].0 += 1;
-                source_counts[m.folder].1 += m.size;
-            }
-            if !l.is_done(&key) {
-                drop(l);
-                all.push(m);
-            } else if let Some(change) = l.flag_change(&key, &m.flags) {
-                flag_changes.push(change);
+                Some(Exclusion::Deleted) => filtered[folder].deleted += 1,
+                Some(Exclusion::TooLarge) => filtered[folder].too_large += 1,
+                None => kept.push(m),
             }
         }
+        // Read by what changed, a migrated message was counted from the book already.
+        for m in kept.iter().filter(|_| !partial) {
+            source_counts[folder].0 += 1;
+            source_counts[folder].1 += m.size;
+        }
+        let (wire, uidvalidity) = (plans[folder].source_wire.clone(), scan.uidvalidity);
+        let (to_copy, changes) = ledger
+            .ask(move |b| {
+                let (mut to_copy, mut changes) = (Vec::new(), Vec::new());
+                for m in kept {
+                    let key = SourceKey {
+                        folder: wire.clone(),
+                        uidvalidity,
+                        uid: m.uid,
+                    };
+                    match b.is_done(&key) {
+                        false => to_copy.push(m),
+                        true => changes.extend(b.flag_change(&key, &m.flags)),
+                    }
+                }
+                (to_copy, changes)
+            })
+            .await;
+        if partial {
+            for m in &to_copy {
+                source_counts[folder].0 += 1;
+                source_counts[folder].1 += m.size;
+            }
+        }
+        all.extend(to_copy);
+        flag_changes.extend(changes);
         // Messages whose metadata the source would not give: recorded, not copied.
         for (uid, why) in scan.unreadable {
             source_counts[folder].0 += 1;
@@ -522,7 +533,7 @@ async fn run(
     let planned_bytes: u64 = source_counts.iter().map(|c| c.1).sum();
     let planned_messages: u64 = source_counts.iter().map(|c| c.0).sum();
     state.set_planned(planned_messages, planned_bytes);
-    let (done_messages, done_bytes) = lock(ledger).done_totals();
+    let (done_messages, done_bytes) = ledger.ask(|b| b.done_totals()).await;
     state.set_copied(done_messages, done_bytes);
     state.add_failed(failures.len() as u64);
     state.set_phase(Phase::Copying);
@@ -592,14 +603,19 @@ async fn run(
             rewrite: rewrite.clone(),
             shutdown: options.shutdown.clone(),
             ledger: ledger.clone(),
-            rematch: Arc::new(
-                source_folders
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (name, uv))| lock(ledger).needs_rematch(name, *uv))
-                    .map(|(i, _)| i)
-                    .collect(),
-            ),
+            rematch: {
+                let folders = source_folders.clone();
+                Arc::new(
+                    ledger
+                        .ask(move |b| {
+                            (folders.iter().enumerate())
+                                .filter(|(_, (name, uv))| b.needs_rematch(name, *uv))
+                                .map(|(i, _)| i)
+                                .collect()
+                        })
+                        .await,
+                )
+            },
             source_folders: Arc::new(source_folders.clone()),
             adopt,
         };
@@ -655,26 +671,35 @@ async fn run(
     }
     // Folders that ended clean (every message migrated or filtered out, flags synced) are read
     // by what changed since this pass's HIGHESTMODSEQ next time.
-    if stopped.is_none() && search.is_none() && lock(ledger).is_persisted() {
-        {
-            let mut l = lock(ledger);
-            for (i, &(modseq, highest_uid)) in modseqs.iter().enumerate() {
-                let clean = tallies.get(&i).is_none_or(|t| t.failed_messages == 0);
-                let (name, validity) = &source_folders[i];
-                if clean && *validity != 0 {
-                    l.folder_synced(name, *validity, highest_uid, modseq, &filter_signature);
+    if stopped.is_none() && search.is_none() && ledger.store().is_some() {
+        let synced: Vec<_> = (modseqs.iter().enumerate())
+            .filter(|(i, _)| tallies.get(i).is_none_or(|t| t.failed_messages == 0))
+            .filter(|(i, _)| source_folders[*i].1 != 0)
+            .map(|(i, &(modseq, highest_uid))| (source_folders[i].clone(), highest_uid, modseq))
+            .collect();
+        let filter = filter_signature.clone();
+        ledger
+            .update(move |b| {
+                for ((name, validity), highest_uid, modseq) in synced {
+                    b.folder_synced(&name, validity, highest_uid, modseq, &filter);
                 }
-            }
-        }
-        flush(ledger).await?;
+            })
+            .await;
+        ledger.commit().await?;
     }
+    let done_by_folder: Vec<(u64, u64)> = {
+        let wires: Vec<String> = plans.iter().map(|p| p.source_wire.clone()).collect();
+        ledger
+            .ask(move |b| wires.iter().map(|w| b.done_in(w)).collect())
+            .await
+    };
 
     let folders: Vec<FolderReport> = plans
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let tally = tallies.get(&i).copied().unwrap_or_default();
-            let (copied_messages, copied_bytes) = lock(ledger).done_in(&p.source_wire);
+            let (copied_messages, copied_bytes) = done_by_folder[i];
             FolderReport {
                 source: p.source_name.clone(),
                 dest: p.dest_name.clone(),
@@ -707,14 +732,15 @@ async fn run(
             (outcome, Some(left))
         }
     };
+    let (done_count, (before, adopted, rematched)) =
+        ledger.ask(|b| (b.done_count(), b.counts())).await;
     let incremental = {
-        let l = lock(ledger);
-        (l.done_before_this_run() > 0 || rechecked.recreated_folders > 0).then(|| Incremental {
-            already_there: l.done_before_this_run(),
-            new_messages: l.done_count().saturating_sub(l.done_before_this_run()),
+        (before > 0 || rechecked.recreated_folders > 0 || !moved.is_empty()).then(|| Incremental {
+            already_there: before,
+            new_messages: done_count.saturating_sub(before),
             flags_updated: flags.updated,
             flags_without_destination_uid: flags.unknown_uid,
-            rematched_after_uidvalidity_change: l.rematched(),
+            rematched_after_uidvalidity_change: rematched,
             recreated_destination_folders: rechecked.recreated_folders,
             found_again_at_destination: rechecked.found_again,
             lost_at_destination: rechecked.lost,
@@ -722,8 +748,8 @@ async fn run(
             folders_unchanged: unchanged,
         })
     };
-    let warnings = threshold_warnings(&folders, dest_delimiter);
-    let adopted = lock(ledger).adopted();
+    let mut warnings = threshold_warnings(&folders, dest_delimiter);
+    warnings.extend(moved_warnings(&moved));
     Ok(MailboxReport {
         warnings,
         mailbox: job.id.clone(),
@@ -784,6 +810,25 @@ fn threshold_warnings(folders: &[FolderReport], dest_delimiter: char) -> Vec<Str
         .collect()
 }
 
+/// Folders the map sends elsewhere than an earlier pass did, as the report says them.
+fn moved_warnings(moved: &[Moved]) -> Vec<String> {
+    moved
+        .iter()
+        .map(|m| match m.still_there {
+            0 => format!(
+                "the folder map now sends {:?} to {:?}: its {} messages copied to {:?} by an \
+                 earlier pass are no longer there, and were copied to {:?}",
+                m.source, m.new_dest, m.messages, m.old_dest, m.new_dest
+            ),
+            n => format!(
+                "the folder map now sends {:?} to {:?}: its {} messages were copied there, and \
+                 {:?} still holds {n} of them from an earlier pass",
+                m.source, m.new_dest, m.messages, m.old_dest
+            ),
+        })
+        .collect()
+}
+
 /// What an incremental pass did to flags.
 #[derive(Debug, Default, Clone, Copy)]
 struct FlagSync {
@@ -798,7 +843,7 @@ struct FlagSync {
 async fn sync_flags(
     dst: &mut Connection,
     changes: Vec<FlagChange>,
-    ledger: &std::sync::Mutex<Ledger>,
+    ledger: &Ledger,
     t: std::time::Duration,
 ) -> Result<FlagSync> {
     let mut done = FlagSync::default();
@@ -848,13 +893,12 @@ async fn sync_flags(
             Ok(())
         })
         .await?;
-        let mut l = lock(ledger);
-        for c in &changes {
-            l.flags_synced(&c.key, &flags);
-        }
         done.updated += changes.len() as u64;
+        ledger
+            .update(move |b| changes.iter().for_each(|c| b.flags_synced(&c.key, &flags)))
+            .await;
     }
-    flush(ledger).await?;
+    ledger.commit().await?;
     Ok(done)
 }
 
@@ -865,24 +909,29 @@ async fn note_dest_uidnext(
     dst: &mut Connection,
     plans: &[FolderPlan],
     busy: &[usize],
-    ledger: &std::sync::Mutex<Ledger>,
+    ledger: &Ledger,
     t: std::time::Duration,
 ) -> Result<()> {
-    let wanted: Vec<String> = busy
-        .iter()
-        .map(|&i| plans[i].dest_wire.clone())
-        .filter(|wire| !lock(ledger).knows_floor(wire))
-        .collect();
+    let wires: Vec<String> = busy.iter().map(|&i| plans[i].dest_wire.clone()).collect();
+    let wanted: Vec<String> = ledger
+        .ask(move |b| wires.into_iter().filter(|w| !b.knows_floor(w)).collect())
+        .await;
     let server = dst.server.clone();
     let list_status = dst.caps.list_status;
     let status =
         crate::imap::command::folder_status(&mut dst.session, &server, &wanted, list_status, t)
             .await?;
-    let mut l = lock(ledger);
-    for wire in &wanted {
-        let uidnext = status.get(wire).and_then(|s| s.uidnext);
-        l.note_uidnext(wire, uidnext.unwrap_or(1));
-    }
+    ledger
+        .update(move |b| {
+            for wire in &wanted {
+                let (uidnext, validity) = match status.get(wire) {
+                    Some(s) => (s.uidnext, s.uidvalidity),
+                    None => (None, None),
+                };
+                b.note_uidnext(wire, uidnext.unwrap_or(1), validity);
+            }
+        })
+        .await;
     Ok(())
 }
 

@@ -3,8 +3,6 @@
 mod appender;
 pub mod assess;
 mod batch;
-mod dest_lookup;
-mod dest_rematch;
 mod discovery;
 mod fetcher;
 mod job;
@@ -14,4 +12,5 @@ mod progress_state;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
+pub use ledger::RemapPolicy;
 pub use mailbox::{copy_mailbox, copy_mailbox_leased, plan_mailbox_folders, RunBudget};

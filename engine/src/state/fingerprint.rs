@@ -35,6 +35,21 @@ impl MessageIdHash {
     }
 }
 
+impl MessageIdHash {
+    /// The hash of the Message-ID field's value of the whole message `message` (unfolded,
+    /// trimmed), if its header has a non-empty one. The destination side of reconciliation
+    /// reads the same field with `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]` and hashes it here.
+    pub fn of_message(message: &[u8]) -> Option<MessageIdHash> {
+        use crate::transform::address_rewrite::header_fields;
+        let header = &message[..header_fields::header_end(message)];
+        header_fields::fields(header)
+            .find(|f| message[f.name.clone()].eq_ignore_ascii_case(b"Message-ID"))
+            .map(|f| header_fields::unfold(&message[f.value.clone()]))
+            .filter(|v| !v.trim_ascii().is_empty())
+            .map(|v| MessageIdHash::of(&v))
+    }
+}
+
 fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
@@ -86,5 +101,20 @@ mod tests {
             MessageIdHash::of(b"<a@b>")
         );
         assert_ne!(MessageIdHash::of(b"<a@b>"), MessageIdHash::of(b"<A@b>"));
+    }
+
+    #[test]
+    fn message_ids_are_read_from_the_header_unfolded_and_trimmed() {
+        assert_eq!(
+            MessageIdHash::of_message(
+                b"Subject: a\r\nmessage-id:\r\n  <a@b>  \r\n\r\nMessage-ID: <body@x>\r\n"
+            ),
+            Some(MessageIdHash::of(b"<a@b>"))
+        );
+        assert_eq!(
+            MessageIdHash::of_message(b"Subject: none\r\n\r\nMessage-ID: <x@y>\r\n"),
+            None
+        );
+        assert_eq!(MessageIdHash::of_message(b"Message-ID:   \r\n\r\n"), None);
     }
 }
