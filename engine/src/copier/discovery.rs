@@ -1,12 +1,15 @@
 //! Reading what a mailbox holds: LIST, LSUB, and per folder EXAMINE + UID FETCH of metadata.
 //! Read-only: EXAMINE never changes flags, and no message body is touched here.
 
-use crate::error::{Disposition, Result};
-use crate::imap::{command, imap_err, timed, Session};
-use crate::plan::folders::ListedFolder;
+use crate::error::{Disposition, Error, Result};
+use crate::imap::{command, imap_err, timed, Connection, Session};
+use crate::plan::folders::{FolderPlan, ListedFolder};
 use crate::plan::order::{uid_set, MessageMeta};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 
 /// `LIST "" "*"`: every folder, with SPECIAL-USE attributes where the server has them.
 pub async fn list(
@@ -310,4 +313,66 @@ async fn list_uids(
     uids.sort_unstable();
     uids.dedup();
     Ok(uids)
+}
+
+/// Per folder of a plan, what its scan found.
+pub(super) type Scans = Vec<Option<FolderScan>>;
+
+/// Scans every folder, each connection taking the next unscanned folder.
+pub(super) async fn scan_all(
+    sources: Vec<Connection>,
+    plans: &[FolderPlan],
+    search: Option<&str>,
+    marks: &[Option<(u32, u64)>],
+    condstore: bool,
+    t: std::time::Duration,
+) -> Result<(Vec<Connection>, Scans)> {
+    let search: Option<Arc<str>> = search.map(Arc::from);
+    let marks: Arc<Vec<Option<(u32, u64)>>> = Arc::new(marks.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let wires: Arc<Vec<String>> = Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
+    let mut set = JoinSet::new();
+    for mut conn in sources {
+        let (next, wires, search, marks) =
+            (next.clone(), wires.clone(), search.clone(), marks.clone());
+        set.spawn(async move {
+            let mut found = Vec::new();
+            if condstore {
+                let server = conn.server.clone();
+                enable_condstore(&mut conn.session, &server, &conn.caps, t).await?;
+            }
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= wires.len() {
+                    break;
+                }
+                let server = conn.server.clone();
+                let scan = scan_folder(
+                    &mut conn.session,
+                    &server,
+                    i,
+                    &wires[i],
+                    search.as_deref(),
+                    marks[i],
+                    t,
+                )
+                .await?;
+                found.push((i, scan));
+            }
+            Ok::<_, Error>((conn, found))
+        });
+    }
+    let mut conns = Vec::new();
+    let mut scans: Scans = (0..plans.len()).map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        let (conn, found) = r.map_err(|e| Error::Protocol {
+            server: "scan".into(),
+            message: e.to_string(),
+        })??;
+        conns.push(conn);
+        for (i, m) in found {
+            scans[i] = Some(m);
+        }
+    }
+    Ok((conns, scans))
 }

@@ -12,17 +12,20 @@
 use super::appender::{
     run_appender, AppendSettings, AppenderResult, FolderTally, RewriteStats, RewriteStep,
 };
-use super::discovery;
+use super::dest_folders::{copy_subscriptions, create_folders, note_dest_uidnext};
+use super::discovery::{self, scan_all};
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
+use super::flag_sync::{sync_flags, FlagSync};
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::ledger::{
-    adopt_index, recheck_destination, reconcile, register_folders, revalidate_map, FlagChange,
-    Ledger, Moved, SourceKey,
+    adopt_index, recheck_destination, reconcile, register_folders, revalidate_map, Ledger,
+    SourceKey,
 };
 use super::progress_state::ProgressState;
+use super::warnings::{moved_warnings, threshold_warnings};
 use crate::budget::{Lease, Side};
 use crate::error::{Disposition, Error, Result};
-use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
+use crate::imap::{connect, ConnectOptions, Connection, TlsClient};
 use crate::plan::folders::{
     folders_to_create, mailbox_folder_map, plan_folders, plan_folders_mapped, source_root_found,
     translate_name, FolderPlan,
@@ -35,7 +38,6 @@ use crate::report::{
 };
 use crate::state::{Leftover, Status as StoreStatus, StopReason};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
@@ -788,153 +790,6 @@ async fn run(
     })
 }
 
-/// Folders the destination will find too full (guide 3.3.4.16): copied all the same, and said.
-fn threshold_warnings(folders: &[FolderReport], dest_delimiter: char) -> Vec<String> {
-    folders
-        .iter()
-        .filter_map(|f| {
-            let category = crate::plan::assessment::folder_category(
-                &f.dest,
-                Some(dest_delimiter),
-                f.special_use.as_deref(),
-            )?;
-            let limit = category.threshold();
-            (f.source_messages > limit).then(|| {
-                format!(
-                    "folder {:?} holds {} items, over the destination's threshold of {limit} for \
-                     its kind (guide 3.3.4.16): performance may suffer; consider splitting it",
-                    f.dest, f.source_messages
-                )
-            })
-        })
-        .collect()
-}
-
-/// Folders the map sends elsewhere than an earlier pass did, as the report says them.
-fn moved_warnings(moved: &[Moved]) -> Vec<String> {
-    moved
-        .iter()
-        .map(|m| match m.still_there {
-            0 => format!(
-                "the folder map now sends {:?} to {:?}: its {} messages copied to {:?} by an \
-                 earlier pass are no longer there, and were copied to {:?}",
-                m.source, m.new_dest, m.messages, m.old_dest, m.new_dest
-            ),
-            n => format!(
-                "the folder map now sends {:?} to {:?}: its {} messages were copied there, and \
-                 {:?} still holds {n} of them from an earlier pass",
-                m.source, m.new_dest, m.messages, m.old_dest
-            ),
-        })
-        .collect()
-}
-
-/// What an incremental pass did to flags.
-#[derive(Debug, Default, Clone, Copy)]
-struct FlagSync {
-    /// Messages whose flags were set at the destination.
-    updated: u64,
-    /// Messages whose flags changed but whose destination UID is unknown.
-    unknown_uid: u64,
-}
-
-/// Sets at the destination the flags that changed at the source, one `UID STORE ... FLAGS.SILENT`
-/// per destination folder and set of flags, and records them.
-async fn sync_flags(
-    dst: &mut Connection,
-    changes: Vec<FlagChange>,
-    ledger: &Ledger,
-    t: std::time::Duration,
-) -> Result<FlagSync> {
-    let mut done = FlagSync::default();
-    let mut groups: std::collections::BTreeMap<(String, Vec<String>), Vec<FlagChange>> =
-        Default::default();
-    for c in changes {
-        if c.dest_uid.is_none() {
-            done.unknown_uid += 1;
-            continue;
-        }
-        groups
-            .entry((c.dest_folder.clone(), c.flags.clone()))
-            .or_default()
-            .push(c);
-    }
-    let mut selected: Option<(String, Option<u32>)> = None;
-    for ((folder, flags), changes) in groups {
-        let server = dst.server.clone();
-        if selected.as_ref().map(|(name, _)| name) != Some(&folder) {
-            let mailbox = timed(t, || format!("{server}: SELECT {folder}"), async {
-                dst.session
-                    .select(&folder)
-                    .await
-                    .map_err(|e| imap_err(&server, &format!("SELECT {folder}"), e))
-            })
-            .await?;
-            selected = Some((folder.clone(), mailbox.uid_validity));
-        }
-        // A UID learnt under another UIDVALIDITY (the folder was recreated) names some other
-        // message now, or none: those flags are left alone rather than set on the wrong mail.
-        let validity = selected.as_ref().and_then(|(_, v)| *v);
-        let (changes, stale): (Vec<FlagChange>, Vec<FlagChange>) = changes
-            .into_iter()
-            .partition(|c| c.dest_uidvalidity.is_none() || c.dest_uidvalidity == validity);
-        done.unknown_uid += stale.len() as u64;
-        if changes.is_empty() {
-            continue;
-        }
-        let uids: Vec<u32> = changes.iter().filter_map(|c| c.dest_uid).collect();
-        let command = format!(
-            "UID STORE {} FLAGS.SILENT ({})",
-            crate::plan::order::uid_set(&uids),
-            flags.join(" ")
-        );
-        let label = format!("UID STORE FLAGS in {folder}");
-        crate::imap::command::run_checked(&mut dst.session, &server, &command, &label, t, |_| {
-            Ok(())
-        })
-        .await?;
-        done.updated += changes.len() as u64;
-        ledger
-            .update(move |b| changes.iter().for_each(|c| b.flags_synced(&c.key, &flags)))
-            .await;
-    }
-    ledger.commit().await?;
-    Ok(done)
-}
-
-/// Notes, for each destination folder about to be written that the ledger has no floor for yet,
-/// its UIDNEXT (one LIST-STATUS, or a STATUS each): if an APPEND's answer is lost, its message
-/// is looked for from there.
-async fn note_dest_uidnext(
-    dst: &mut Connection,
-    plans: &[FolderPlan],
-    busy: &[usize],
-    ledger: &Ledger,
-    t: std::time::Duration,
-) -> Result<()> {
-    let wires: Vec<String> = busy.iter().map(|&i| plans[i].dest_wire.clone()).collect();
-    let wanted: Vec<String> = ledger
-        .ask(move |b| wires.into_iter().filter(|w| !b.knows_floor(w)).collect())
-        .await;
-    let server = dst.server.clone();
-    let list_status = dst.caps.list_status;
-    let status =
-        crate::imap::command::folder_status(&mut dst.session, &server, &wanted, list_status, t)
-            .await?;
-    ledger
-        .update(move |b| {
-            for wire in &wanted {
-                let (uidnext, validity) = match status.get(wire) {
-                    Some(s) => (s.uidnext, s.uidvalidity),
-                    None => (None, None),
-                };
-                b.note_uidnext(wire, uidnext.unwrap_or(1), validity);
-            }
-        })
-        .await;
-    Ok(())
-}
-
 /// How a mailbox that `e` ended is reported: stopped, for what a rerun continues once dealt
 /// with (a full destination, a stop request), else failed.
 fn outcome_of(e: &Error) -> MailboxOutcome {
@@ -983,119 +838,6 @@ fn framing_for(options: &CopyOptions, caps: &crate::imap::Capabilities) -> Frami
             label: "one at a time, synchronizing".into(),
         },
     }
-}
-
-async fn create_folders(
-    dst: &mut Connection,
-    wires: &[String],
-    t: std::time::Duration,
-) -> Result<u64> {
-    let mut created = 0;
-    for wire in wires {
-        let server = dst.server.clone();
-        let r = timed(t, || format!("{server}: CREATE {wire}"), async {
-            dst.session
-                .create(wire)
-                .await
-                .map_err(|e| imap_err(&server, &format!("CREATE {wire}"), e))
-        })
-        .await;
-        match r {
-            Ok(()) => created += 1,
-            // Created meanwhile (e.g. as a parent of another folder): fine.
-            Err(Error::Command { message, .. })
-                if message.to_ascii_uppercase().contains("ALREADYEXISTS")
-                    || message.to_ascii_lowercase().contains("already exists") => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(created)
-}
-
-async fn copy_subscriptions(
-    dst: &mut Connection,
-    plans: &[FolderPlan],
-    t: std::time::Duration,
-) -> Result<u64> {
-    let already = discovery::subscribed(&mut dst.session, &dst.server, t).await?;
-    let mut n = 0;
-    for p in plans
-        .iter()
-        .filter(|p| p.subscribed && !already.contains(&p.dest_wire))
-    {
-        let server = dst.server.clone();
-        let wire = &p.dest_wire;
-        timed(t, || format!("{server}: SUBSCRIBE {wire}"), async {
-            dst.session
-                .subscribe(wire)
-                .await
-                .map_err(|e| imap_err(&server, &format!("SUBSCRIBE {wire}"), e))
-        })
-        .await?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-type Scans = Vec<Option<discovery::FolderScan>>;
-
-/// Scans every folder, each connection taking the next unscanned folder.
-async fn scan_all(
-    sources: Vec<Connection>,
-    plans: &[FolderPlan],
-    search: Option<&str>,
-    marks: &[Option<(u32, u64)>],
-    condstore: bool,
-    t: std::time::Duration,
-) -> Result<(Vec<Connection>, Scans)> {
-    let search: Option<Arc<str>> = search.map(Arc::from);
-    let marks: Arc<Vec<Option<(u32, u64)>>> = Arc::new(marks.to_vec());
-    let next = Arc::new(AtomicUsize::new(0));
-    let wires: Arc<Vec<String>> = Arc::new(plans.iter().map(|p| p.source_wire.clone()).collect());
-    let mut set = JoinSet::new();
-    for mut conn in sources {
-        let (next, wires, search, marks) =
-            (next.clone(), wires.clone(), search.clone(), marks.clone());
-        set.spawn(async move {
-            let mut found = Vec::new();
-            if condstore {
-                let server = conn.server.clone();
-                discovery::enable_condstore(&mut conn.session, &server, &conn.caps, t).await?;
-            }
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= wires.len() {
-                    break;
-                }
-                let server = conn.server.clone();
-                let scan = discovery::scan_folder(
-                    &mut conn.session,
-                    &server,
-                    i,
-                    &wires[i],
-                    search.as_deref(),
-                    marks[i],
-                    t,
-                )
-                .await?;
-                found.push((i, scan));
-            }
-            Ok::<_, Error>((conn, found))
-        });
-    }
-    let mut conns = Vec::new();
-    let mut scans: Scans = (0..plans.len()).map(|_| None).collect();
-    while let Some(r) = set.join_next().await {
-        let (conn, found) = r.map_err(|e| Error::Protocol {
-            server: "scan".into(),
-            message: e.to_string(),
-        })??;
-        conns.push(conn);
-        for (i, m) in found {
-            scans[i] = Some(m);
-        }
-    }
-    Ok((conns, scans))
 }
 
 /// Folder index → writer index, largest folders first onto the least loaded writer.
@@ -1255,36 +997,5 @@ async fn run_pipeline(
     match failed {
         Some(e) => Err(e),
         None => Ok((sources_back, results)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn folders_over_the_destinations_item_thresholds_are_warned_about() {
-        let folder = |dest: &str, special: Option<&str>, n: u64| FolderReport {
-            source: dest.into(),
-            dest: dest.into(),
-            special_use: special.map(str::to_string),
-            source_messages: n,
-            ..FolderReport::default()
-        };
-        let folders = [
-            folder("INBOX", None, 20_001),
-            folder("Sent", Some("\\Sent"), 20_000),
-            folder("Archive/2020", None, 90_000),
-            folder("Calendar", None, 5_001),
-        ];
-        let w = threshold_warnings(&folders, '/');
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(
-            w[0].starts_with(
-                "folder \"INBOX\" holds 20001 items, over the destination's threshold of 20000"
-            ),
-            "{w:?}"
-        );
-        assert!(w[1].contains("\"Calendar\" holds 5001 items"), "{w:?}");
     }
 }

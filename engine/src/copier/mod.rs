@@ -3,12 +3,15 @@
 mod appender;
 pub mod assess;
 mod batch;
+mod dest_folders;
 mod discovery;
 mod fetcher;
+mod flag_sync;
 mod job;
 mod ledger;
 mod mailbox;
 mod progress_state;
+mod warnings;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};

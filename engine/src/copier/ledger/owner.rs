@@ -192,7 +192,9 @@ mod tests {
         let store = StateStore::open(dir.path().join("state.db")).await.unwrap();
         let ledger = Ledger::open(Some(&store), "kim").await.unwrap();
         let folders = [("INBOX".to_string(), 7), ("Sent".to_string(), 7)];
-        super::super::register_folders(&ledger, &folders).await.unwrap();
+        super::super::register_folders(&ledger, &folders)
+            .await
+            .unwrap();
         let mut writers = Vec::new();
         for (folder, _) in folders {
             let ledger = ledger.clone();
@@ -205,7 +207,9 @@ mod tests {
                     ledger.update(move |b| b.sending(ticket, batch)).await;
                     tokio::task::yield_now().await;
                     let uids = (1..=3).map(|i| window * 3 + i).collect();
-                    ledger.update(move |b| b.stored(ticket, Some((9, uids)))).await;
+                    ledger
+                        .update(move |b| b.stored(ticket, Some((9, uids))))
+                        .await;
                 }
             }));
         }
