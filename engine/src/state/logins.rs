@@ -4,7 +4,10 @@
 //! [`StateDb::reserve_login`] counts an attempt *before* it is made, in one write transaction,
 //! so neither concurrent connections nor concurrent processes can together exceed the limit; an
 //! attempt never reported (a crash mid-login) stays counted as failed, since the server may have
-//! counted it.
+//! counted it, until a login of the same account succeeds: that clears the account's attempts
+//! made before it, as a successful sign-in resets the server's own count (Active Directory's
+//! badPwdCount). So runs killed mid-login do not add up to a lockout while the secret is good,
+//! and with a bad secret nothing ever succeeds and every attempt stays counted.
 
 use super::db::{from_ms, ms, StateDb};
 use super::error::{sql, Result};
@@ -85,12 +88,29 @@ impl StateDb {
         Ok(LoginAttempt::Reserved(LoginReservation(id)))
     }
 
-    /// The reserved attempt succeeded: it no longer counts.
+    /// The reserved attempt succeeded: it no longer counts, nor do the account's attempts made
+    /// before it (failed, or lost in a crash); those made since are still in flight and count.
     pub fn login_succeeded(&mut self, reservation: LoginReservation) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM login_attempt WHERE id = ?1", [reservation.0])
-            .map_err(sql("clearing a login attempt"))?;
-        Ok(())
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("clearing login attempts"))?;
+        let reserved: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT account, at FROM login_attempt WHERE id = ?1",
+                [reservation.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("clearing login attempts"))?;
+        if let Some((account, at)) = reserved {
+            tx.execute(
+                "DELETE FROM login_attempt WHERE account = ?1 AND (at < ?2 OR id = ?3)",
+                params![account, at, reservation.0],
+            )
+            .map_err(sql("clearing login attempts"))?;
+        }
+        tx.commit().map_err(sql("clearing login attempts"))
     }
 }
 
@@ -158,11 +178,30 @@ mod tests {
                 until: t(1) + window
             }
         );
-        let _ = reserved(db.reserve_login("jane", t(3), 2, window).unwrap());
+        let jane = reserved(db.reserve_login("jane", t(3), 2, window).unwrap());
+        db.login_succeeded(jane).unwrap();
         // After the window the account may be tried again.
         let _ = reserved(
             db.reserve_login("joe", t(2 + 15 * 60 + 1), 2, window)
                 .unwrap(),
         );
+    }
+
+    #[test]
+    fn a_success_clears_the_attempts_before_it_and_not_those_after() {
+        let (_dir, _path, mut db) = open_temp();
+        let window = Duration::minutes(15);
+        let reserved = |a: LoginAttempt| match a {
+            LoginAttempt::Reserved(r) => r,
+            refused => panic!("{refused:?}"),
+        };
+        // A run killed mid-login: its attempt was never reported.
+        let _lost = reserved(db.reserve_login("joe", t(0), 2, window).unwrap());
+        let ok = reserved(db.reserve_login("joe", t(5), 2, window).unwrap());
+        db.record_failed_login("ann", t(5)).unwrap();
+        let _in_flight = reserved(db.reserve_login("joe", t(6), 3, window).unwrap());
+        db.login_succeeded(ok).unwrap();
+        assert_eq!(db.failed_logins_since("joe", t(0)).unwrap(), 1, "the later one counts");
+        assert_eq!(db.failed_logins_since("ann", t(0)).unwrap(), 1, "another account's count");
     }
 }
