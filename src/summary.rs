@@ -161,6 +161,12 @@ pub fn render(report: &BatchReport, report_path: Option<&Path>) -> String {
                     i.recreated_destination_folders, i.found_again_at_destination, i.lost_at_destination
                 ));
             }
+            if i.moved_by_the_folder_map > 0 {
+                line.push_str(&format!(
+                    "; {} copied to the folders the changed folder map names (see the warnings)",
+                    i.moved_by_the_folder_map
+                ));
+            }
             let _ = writeln!(out, "{line}");
         }
     }

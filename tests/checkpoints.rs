@@ -307,6 +307,10 @@ fn a_folder_map_changed_after_the_destination_was_reprovisioned_copies_every_mes
         Some(138),
         "{json}"
     );
+    // The 42 whose folders moved, and INBOX's 96 (its folder was recreated), copied again.
+    let incremental = &json["mailboxes"][0]["incremental"];
+    assert_eq!(incremental["moved_by_the_folder_map"], 42, "{json}");
+    assert_eq!(incremental["lost_at_destination"], 96, "{json}");
 }
 
 #[test]

@@ -746,6 +746,7 @@ async fn run(
             recreated_destination_folders: rechecked.recreated_folders,
             found_again_at_destination: rechecked.found_again,
             lost_at_destination: rechecked.lost,
+            moved_by_the_folder_map: moved.iter().map(|m| m.messages).sum(),
             folders_read_since_last_pass: read_since,
             folders_unchanged: unchanged,
         })

@@ -156,6 +156,10 @@ pub struct Incremental {
     /// Messages a recreated destination folder no longer held: copied again by this pass
     /// (counted in `new_messages` too).
     pub lost_at_destination: u64,
+    /// Messages copied again because the folder map now sends their folder elsewhere than the
+    /// pass that copied them (the warnings say which folders, and whether the old ones still
+    /// hold copies).
+    pub moved_by_the_folder_map: u64,
     /// Source folders read by what changed since their last clean pass (CONDSTORE
     /// `CHANGEDSINCE`): new messages and flag changes only. Their `filtered` counts are this
     /// pass's changes only.

@@ -201,7 +201,15 @@ mod tests {
         db.record_failed_login("ann", t(5)).unwrap();
         let _in_flight = reserved(db.reserve_login("joe", t(6), 3, window).unwrap());
         db.login_succeeded(ok).unwrap();
-        assert_eq!(db.failed_logins_since("joe", t(0)).unwrap(), 1, "the later one counts");
-        assert_eq!(db.failed_logins_since("ann", t(0)).unwrap(), 1, "another account's count");
+        assert_eq!(
+            db.failed_logins_since("joe", t(0)).unwrap(),
+            1,
+            "the later one counts"
+        );
+        assert_eq!(
+            db.failed_logins_since("ann", t(0)).unwrap(),
+            1,
+            "another account's count"
+        );
     }
 }
