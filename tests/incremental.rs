@@ -132,6 +132,7 @@ fn a_second_pass_copies_only_new_mail_and_syncs_changed_flags() {
             "recreated_destination_folders": 0,
             "found_again_at_destination": 0,
             "lost_at_destination": 0,
+            "moved_by_the_folder_map": 0,
             // Dovecot has CONDSTORE: both folders were read by what changed since the first
             // pass (the 100 new messages and the 20 flag changes), not whole.
             "folders_read_since_last_pass": 2,
@@ -285,6 +286,7 @@ fn a_recreated_destination_folder_is_rematched_and_refilled_not_duplicated() {
             "recreated_destination_folders": 2,
             "found_again_at_destination": 30,
             "lost_at_destination": 40,
+            "moved_by_the_folder_map": 0,
             // Forgetting the lost messages dropped Projects' and Notes' marks: read whole.
             // INBOX, untouched, was read by what changed (nothing).
             "folders_read_since_last_pass": 1,
