@@ -15,9 +15,11 @@ use super::appender::{
 use super::dest_rematch::recheck_destination;
 use super::discovery;
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
+use super::isolation::Isolation;
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::ledger::{adopt_index, flush, lock, register_folders, FlagChange, Ledger, SourceKey};
 use super::progress_state::ProgressState;
+use super::suspects::Suspects;
 use crate::budget::{Lease, Side};
 use crate::error::{Disposition, Error, Result};
 use crate::imap::{connect, imap_err, timed, ConnectOptions, Connection, TlsClient};
@@ -171,6 +173,8 @@ async fn attempts(
 ) -> MailboxReport {
     let mut fruitless = 0;
     let mut first = true;
+    // Messages whose FETCH dropped the connection: read alone, then left out (see suspects.rs).
+    let mut suspects = Suspects::new();
     loop {
         if let Some(lease) = lease.as_deref_mut().filter(|_| !first) {
             // The failed attempt's connections close, and the reconnect gets what the budget
@@ -179,6 +183,7 @@ async fn attempts(
         }
         first = false;
         let done_before = lock(ledger).done_count();
+        let isolation = Arc::new(suspects.isolation());
         let e = match run(
             job,
             options,
@@ -188,6 +193,7 @@ async fn attempts(
             state,
             started,
             ledger,
+            &isolation,
         )
         .await
         {
@@ -202,7 +208,8 @@ async fn attempts(
         if let Err(e) = flush(ledger).await {
             tracing::warn!(mailbox = %job.id, error = %e, "could not commit records");
         }
-        fruitless = match lock(ledger).done_count() > done_before {
+        let (e, isolated) = suspects.learn(&isolation, e);
+        fruitless = match lock(ledger).done_count() > done_before || isolated {
             true => 1,
             false => fruitless + 1,
         };
@@ -362,6 +369,7 @@ async fn run(
     state: &Arc<ProgressState>,
     started: Instant,
     ledger: &Arc<std::sync::Mutex<Ledger>>,
+    isolation: &Arc<Isolation>,
 ) -> Result<MailboxReport> {
     let t = options.io_timeout;
     let side_options = |side: Side| {
@@ -561,6 +569,8 @@ async fn run(
             options.fetch_window_bytes,
             options.fetch_window_messages * sources.len(),
         );
+        // Messages whose FETCH dropped the connection before are read one at a time.
+        let window_list = isolation.split(window_list, |f| plans[f].source_wire.as_str());
         // Destination writers: each folder belongs to one, balanced by bytes.
         let busy: Vec<usize> = (0..plans.len())
             .filter(|i| source_counts[*i].0 > 0)
@@ -618,6 +628,7 @@ async fn run(
             run_budget,
             lease,
             state,
+            isolation,
         )
         .await?;
         sources = workers_sources;
@@ -1090,6 +1101,7 @@ async fn run_pipeline(
     run_budget: &RunBudget,
     lease: Option<&Lease>,
     state: &Arc<ProgressState>,
+    isolation: &Arc<Isolation>,
 ) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
     // Cancelled by the run's shutdown, or here when a connection fails.
     let stop = options.shutdown.child_token();
@@ -1136,8 +1148,9 @@ async fn run_pipeline(
         let (w, r, o) = (source_wires.clone(), routes.clone(), owner.clone());
         let t = options.io_timeout;
         let shutdown = stop.clone();
+        let isolation = isolation.clone();
         set.spawn(async move {
-            run_fetcher(conn, q, w, r, o, t, shutdown)
+            run_fetcher(conn, q, w, r, o, t, shutdown, isolation)
                 .await
                 .map(|c| Worker::Source(Box::new(c)))
         });

@@ -7,10 +7,12 @@ mod dest_lookup;
 mod dest_rematch;
 mod discovery;
 mod fetcher;
+mod isolation;
 mod job;
 mod ledger;
 mod mailbox;
 mod progress_state;
+mod suspects;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
