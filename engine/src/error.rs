@@ -191,6 +191,17 @@ impl Error {
 }
 
 impl Error {
+    /// Whether the connection ended in the middle of a response (end of stream with part of a
+    /// response read): the server stopped while answering, as Dovecot does on a damaged
+    /// message; not a refusal before the answer began (a write that failed, a BYE, a timeout).
+    pub fn is_cut_mid_response(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::UnexpectedEof,
+            Error::FetchDropped { source, .. } => source.is_cut_mid_response(),
+            _ => false,
+        }
+    }
+
     /// Whether the server refused because the account is full: the `[OVERQUOTA]` response code
     /// (RFC 5530), or a NO whose text speaks of quota (older servers). Stops the mailbox, not
     /// the run: the copy is newest first, so the newest mail is there.

@@ -100,10 +100,16 @@ pub async fn run_fetcher(
                 refused.insert(*uid, why.to_owned());
             }
         }
+        let asked = uids.len() - refused.len();
         let read = read_window(&mut conn, wire, &window, &mut by_uid, &mut refused, timeout).await;
         isolation.note_delivered(by_uid.len() as u64);
         if let Err(e) = read {
-            return Err(cut_short(e, wire, &uids, &by_uid, &refused, &isolation));
+            let cut = Cut {
+                wire,
+                asked,
+                uids: &uids,
+            };
+            return Err(cut.error(e, &by_uid, &refused, &isolation));
         }
         let bodies = uids
             .iter()
@@ -129,33 +135,46 @@ pub async fn run_fetcher(
     Ok(conn)
 }
 
-/// A connection failure while a window was being read: noted in `isolation` and returned as
-/// [`Error::FetchDropped`], naming the messages that had not arrived. Other errors as they are.
-fn cut_short(
-    e: Error,
-    wire: &str,
-    uids: &[u32],
-    by_uid: &HashMap<u32, Bytes>,
-    refused: &HashMap<u32, String>,
-    isolation: &Isolation,
-) -> Error {
-    if e.disposition() != Disposition::Retry {
-        return e;
-    }
-    let unreceived: Vec<u32> = uids
-        .iter()
-        .copied()
-        .filter(|u| !by_uid.contains_key(u) && !refused.contains_key(u))
-        .collect();
-    isolation.note_cut(CutWindow {
-        folder: wire.to_owned(),
-        unreceived: unreceived.clone(),
-        reason: e.to_string(),
-    });
-    Error::FetchDropped {
-        folder: wire.to_owned(),
-        unreceived,
-        source: Box::new(e),
+/// The window in hand when reading it failed: `asked` of its `uids` were asked for (the others
+/// are unreadable).
+struct Cut<'a> {
+    wire: &'a str,
+    asked: usize,
+    uids: &'a [u32],
+}
+
+impl Cut<'_> {
+    /// A connection failure while the window was being read: noted in `isolation` and returned
+    /// as [`Error::FetchDropped`], naming the messages that had not arrived. Other errors as
+    /// they are.
+    fn error(
+        self,
+        e: Error,
+        by_uid: &HashMap<u32, Bytes>,
+        refused: &HashMap<u32, String>,
+        isolation: &Isolation,
+    ) -> Error {
+        if e.disposition() != Disposition::Retry {
+            return e;
+        }
+        let unreceived: Vec<u32> = self
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| !by_uid.contains_key(u) && !refused.contains_key(u))
+            .collect();
+        isolation.note_cut(CutWindow {
+            folder: self.wire.to_owned(),
+            asked: self.asked,
+            mid_answer: e.is_cut_mid_response(),
+            unreceived: unreceived.clone(),
+            reason: e.to_string(),
+        });
+        Error::FetchDropped {
+            folder: self.wire.to_owned(),
+            unreceived,
+            source: Box::new(e),
+        }
     }
 }
 

@@ -124,6 +124,8 @@ mod tests {
     fn cut(uids: &[u32]) -> [CutWindow; 1] {
         [CutWindow {
             folder: "INBOX".into(),
+            asked: uids.len().max(1),
+            mid_answer: true,
             unreceived: uids.to_vec(),
             reason: "connection lost".into(),
         }]
@@ -202,6 +204,8 @@ mod tests {
             for (f, uid) in &suspects {
                 s.attempt_failed(0, &[CutWindow {
                     folder: wires[*f].clone(),
+                    asked: 2,
+                    mid_answer: true,
                     unreceived: vec![*uid, 1000],
                     reason: String::new(),
                 }]);
