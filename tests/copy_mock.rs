@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-const USER: &str = "bob";
+pub(crate) const USER: &str = "bob";
 
 fn message(i: usize, extra: usize) -> bytes::Bytes {
     let mut m = format!("From: a{i}@example.org\r\nSubject: m{i}\r\nMessage-ID: <m{i}@x>\r\n\r\n")
@@ -28,7 +28,7 @@ fn message(i: usize, extra: usize) -> bytes::Bytes {
 }
 
 /// A source with sizes on both sides of the LITERAL- limit (4,096 bytes), in two folders.
-fn source_store(with_huge: bool) -> (MockStore, usize) {
+pub(crate) fn source_store(with_huge: bool) -> (MockStore, usize) {
     let store = MockStore::new('/');
     store.add_user(USER, "pw");
     store.create_folder(USER, "Work/Reports", None, true);
@@ -50,7 +50,7 @@ fn source_store(with_huge: bool) -> (MockStore, usize) {
     (store, n)
 }
 
-async fn start(
+pub(crate) async fn start(
     cert: &ServerCert,
     store: MockStore,
     caps: Capabilities,
@@ -70,7 +70,7 @@ async fn copy(ca: &TestCa, source: &MockServer, dest: &MockServer) -> BatchRepor
     copy_with(ca, source, dest, CopyOptions::default()).await
 }
 
-async fn copy_with(
+pub(crate) async fn copy_with(
     ca: &TestCa,
     source: &MockServer,
     dest: &MockServer,
@@ -98,7 +98,7 @@ async fn copy_with(
     run_batch(vec![job], options, tls, 1, Arc::new(NoProgress)).await
 }
 
-fn dest_store() -> MockStore {
+pub(crate) fn dest_store() -> MockStore {
     let store = MockStore::new('/');
     store.add_user(USER, "unused");
     store.add_admin("admin", "apw");
@@ -106,12 +106,12 @@ fn dest_store() -> MockStore {
 }
 
 /// One message as compared: size, SHA-256 of the body, flags, INTERNALDATE.
-type MessageSummary = (usize, String, Vec<String>, String);
+pub(crate) type MessageSummary = (usize, String, Vec<String>, String);
 
 /// Multiset of (size, SHA-256 of the body, flags, date) per folder that holds messages (the
 /// destination may hold a selectable parent where the source has a `\Noselect` one: the mock
 /// creates parents selectable, as Dovecot does).
-fn contents(store: &MockStore) -> Vec<(String, Vec<MessageSummary>)> {
+pub(crate) fn contents(store: &MockStore) -> Vec<(String, Vec<MessageSummary>)> {
     let mut out = Vec::new();
     for f in store.folders(USER).into_iter().filter(|f| !f.noselect) {
         let mut msgs: Vec<_> = store
@@ -137,7 +137,7 @@ fn contents(store: &MockStore) -> Vec<(String, Vec<MessageSummary>)> {
     out
 }
 
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(120), f)
         .await
         .expect("test timed out")

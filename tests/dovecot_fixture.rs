@@ -32,6 +32,7 @@ fn config(separator: char) -> DovecotConfig {
         compress: true,
         parent_dir: None,
         max_userip_connections: 100,
+        maildir: false,
     }
 }
 

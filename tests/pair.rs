@@ -29,19 +29,28 @@ impl Pair {
         admin_password: &str,
         dest: impl FnOnce(&mut DovecotConfig),
     ) -> Pair {
+        Pair::start_with(users, password, admin_password, |_| {}, dest)
+    }
+
+    /// [`Pair::start`], with `source` changing the source's config too (Maildir, say).
+    pub(crate) fn start_with(
+        users: &[&str],
+        password: &str,
+        admin_password: &str,
+        source: impl FnOnce(&mut DovecotConfig),
+        dest: impl FnOnce(&mut DovecotConfig),
+    ) -> Pair {
         let ca = TestCa::new().unwrap();
         let cert = ca.server_cert(&["localhost", "127.0.0.1"]).unwrap();
-        let source = Dovecot::start(
-            DovecotConfig {
-                users: users
-                    .iter()
-                    .map(|u| (u.to_string(), password.to_string()))
-                    .collect(),
-                ..DovecotConfig::default()
-            },
-            &cert,
-        )
-        .expect("source dovecot");
+        let mut source_config = DovecotConfig {
+            users: users
+                .iter()
+                .map(|u| (u.to_string(), password.to_string()))
+                .collect(),
+            ..DovecotConfig::default()
+        };
+        source(&mut source_config);
+        let source = Dovecot::start(source_config, &cert).expect("source dovecot");
         let mut dest_config = DovecotConfig {
             users: users
                 .iter()

@@ -9,6 +9,7 @@ mod checkpoints;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;
+mod damaged_message;
 mod dovecot_fixture;
 mod filters;
 mod incremental;

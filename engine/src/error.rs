@@ -123,6 +123,35 @@ pub enum Error {
         /// Each moved folder: source, old and new destination, messages the old one holds.
         moves: String,
     },
+    /// The connection failed while the source was sending a window's bodies (Dovecot drops it
+    /// mid-answer on a damaged message, with no tagged NO): which messages had not arrived, so
+    /// that the next attempt can read them one at a time ([`crate::copier`]'s suspects).
+    #[error("{source} (reading {folder}, {} message(s) not received)", .unreceived.len())]
+    FetchDropped {
+        /// The source folder (wire name).
+        folder: String,
+        /// UIDs of the window whose bodies had not arrived.
+        unreceived: Vec<u32>,
+        /// What failed (a dropped connection, a timeout, a BYE).
+        #[source]
+        source: Box<Error>,
+    },
+    /// The source dropped the connection on several messages in a row, each asked for alone
+    /// twice, and delivered nothing between them: it is not serving this mailbox. Stops the
+    /// mailbox before the login count grows (guide 3.4.2.3).
+    #[error(
+        "the source dropped the connection on {} messages in a row, each asked for alone twice, \
+         and delivered none in between: giving up on the mailbox (UIDs {}; last: {last})",
+        .unreadable.len(),
+        .unreadable.iter().map(|(f, u)| format!("{f}:{u}")).collect::<Vec<_>>().join(", ")
+    )]
+    SourceKeepsDropping {
+        /// The messages found unreadable in a row, as (folder wire name, UID).
+        unreadable: Vec<(String, u32)>,
+        /// The last failure.
+        #[source]
+        last: Box<Error>,
+    },
     /// The run was asked to stop (Ctrl-C, [`CopyOptions::shutdown`](crate::CopyOptions)) before
     /// this was done.
     #[error("interrupted: {context}")]
@@ -145,7 +174,9 @@ impl Error {
             | Error::Interrupted { .. }
             | Error::State { .. }
             | Error::FolderMapChanged { .. }
-            | Error::SourceRootNotFound { .. } => Disposition::StopMailbox,
+            | Error::SourceRootNotFound { .. }
+            | Error::SourceKeepsDropping { .. } => Disposition::StopMailbox,
+            Error::FetchDropped { source, .. } => source.disposition(),
             Error::Command {
                 message, command, ..
             } => {
@@ -172,6 +203,17 @@ impl Error {
 }
 
 impl Error {
+    /// Whether the connection ended in the middle of a response (end of stream with part of a
+    /// response read): the server stopped while answering, as Dovecot does on a damaged
+    /// message; not a refusal before the answer began (a write that failed, a BYE, a timeout).
+    pub fn is_cut_mid_response(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::UnexpectedEof,
+            Error::FetchDropped { source, .. } => source.is_cut_mid_response(),
+            _ => false,
+        }
+    }
+
     /// Whether the server refused because the account is full: the `[OVERQUOTA]` response code
     /// (RFC 5530), or a NO whose text speaks of quota (older servers). Stops the mailbox, not
     /// the run: the copy is newest first, so the newest mail is there.

@@ -74,6 +74,10 @@ pub struct DovecotConfig {
     /// address; the next login is refused. Tests open many connections per user from one
     /// address, so the default is 100 (Dovecot's own is 10).
     pub max_userip_connections: u32,
+    /// Store mail as Maildir (`~/Maildir`, one plain file per message, its size cached in the
+    /// file name and the index) instead of sdbox: for tests that damage a message file on disk
+    /// ([`Dovecot::maildir`]). Keywords are then limited to 26 per folder.
+    pub maildir: bool,
 }
 
 impl Default for DovecotConfig {
@@ -90,6 +94,7 @@ impl Default for DovecotConfig {
             compress: false,
             parent_dir: None,
             max_userip_connections: 100,
+            maildir: false,
         }
     }
 }
@@ -282,6 +287,12 @@ impl Dovecot {
     /// The implicit-TLS listener on 127.0.0.1.
     pub fn imaps_port(&self) -> u16 {
         self.imaps_port
+    }
+
+    /// The Maildir of `user` (for [`DovecotConfig::maildir`] instances): INBOX's message files
+    /// are in its `cur` and `new`, another folder's under `.Name`.
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        Paths::new(self.dir.path()).home.join(user).join("Maildir")
     }
 
     /// The cleartext listener on 127.0.0.1, which offers STARTTLS.
@@ -596,7 +607,10 @@ fn render_config(config: &DovecotConfig, paths: &Paths, ports: Ports, run_as: &R
         // The default allowed characters leave out `/`, which combined logins contain.
         line("auth_username_chars =");
     }
-    line("mail_location = sdbox:~/mail");
+    line(match config.maildir {
+        true => "mail_location = maildir:~/Maildir",
+        false => "mail_location = sdbox:~/mail",
+    });
     // With the default fcntl locks, the kernel's deadlock detection can answer EDEADLK when
     // several imap processes of one user lock the mailbox list index at once, and Dovecot 2.3
     // panics on it (seen with 4 connections appending per user). flock has no such detection.
@@ -746,6 +760,13 @@ mod tests {
         assert!(!text.contains("chroot"));
         assert!(text.contains("anvil-auth-penalty {\n    mode = 0"));
         assert!(text.contains("mail_max_userip_connections = 3\n"));
+        assert!(text.contains("mail_location = sdbox:~/mail\n"));
+        let maildir = DovecotConfig {
+            maildir: true,
+            ..DovecotConfig::default()
+        };
+        let text = render_config(&maildir, &paths(), PORTS, &root);
+        assert!(text.contains("mail_location = maildir:~/Maildir\n"));
     }
 
     #[test]

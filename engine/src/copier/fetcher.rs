@@ -1,8 +1,15 @@
 //! Source side of the pipeline: a connection takes windows in plan order, reads their bodies with
 //! one `UID FETCH ... BODY.PEEK[]` each, and hands them to the destination writer of the folder.
 //! BODY.PEEK on an EXAMINEd folder: the source is never modified.
+//!
+//! Messages the attempt's [`Isolation`] names unreadable are not asked for: their bodies are
+//! `Err(why)`. When the connection fails in the middle of a window's answer, the UIDs that had
+//! not arrived are noted in the isolation (for the attempt loop's suspects) and the error is an
+//! [`Error::FetchDropped`] naming them.
 
-use crate::error::{Disposition, Result};
+use super::isolation::Isolation;
+use super::suspects::CutWindow;
+use crate::error::{Disposition, Error, Result};
 use crate::imap::{command, imap_err, timed, Connection};
 use crate::plan::order::{uid_set, Window};
 use bytes::{Bytes, BytesMut};
@@ -52,6 +59,7 @@ pub type WindowTask = (Window, WindowBudget);
 /// Fetches windows until the queue closes or the run is stopped. Each connection has its own queue holding the windows
 /// of the folders assigned to it, so it selects a folder once and reads it window after window.
 /// `folders[i]` is the source wire name of folder `i`; `route[folder_owner[i]]` its writer.
+#[allow(clippy::too_many_arguments)] // one call site; a struct of them would only rename them
 pub async fn run_fetcher(
     mut conn: Connection,
     mut queue: mpsc::Receiver<WindowTask>,
@@ -60,6 +68,7 @@ pub async fn run_fetcher(
     folder_owner: Arc<Vec<usize>>,
     timeout: Duration,
     shutdown: CancellationToken,
+    isolation: Arc<Isolation>,
 ) -> Result<Connection> {
     let server = conn.server.clone();
     let mut selected: Option<usize> = None;
@@ -84,54 +93,29 @@ pub async fn run_fetcher(
             selected = Some(window.folder);
         }
         let uids: Vec<u32> = window.items.iter().map(|m| m.uid).collect();
-        let small: Vec<u32> = window
-            .items
-            .iter()
-            .filter(|m| m.size <= PIECE)
-            .map(|m| m.uid)
-            .collect();
         let mut by_uid: HashMap<u32, Bytes> = HashMap::with_capacity(uids.len());
         let mut refused: HashMap<u32, String> = HashMap::new();
-        if !small.is_empty() {
-            match fetch_whole(&mut conn, wire, &small, &mut by_uid, timeout).await {
-                Ok(()) => {}
-                Err(e) if e.disposition() == Disposition::SkipMessage => {
-                    // The server refused part of the window (a message it cannot read, say):
-                    // read what is missing one by one, so only the bad message is left out.
-                    tracing::debug!(server = %server, error = %e, "window refused; reading its messages one by one");
-                    let missing: Vec<u32> = small
-                        .iter()
-                        .copied()
-                        .filter(|u| !by_uid.contains_key(u))
-                        .collect();
-                    for uid in missing {
-                        fetch_one(&mut conn, wire, uid, &mut by_uid, &mut refused, timeout).await?;
-                    }
-                }
-                Err(e) => return Err(e),
+        for uid in &uids {
+            if let Some(why) = isolation.unreadable(wire, *uid) {
+                refused.insert(*uid, why.to_owned());
             }
         }
-        for m in window.items.iter().filter(|m| m.size > PIECE) {
-            match fetch_in_pieces(&mut conn, wire, m.uid, m.size, timeout).await {
-                Ok(Piecewise::Body(body)) => {
-                    by_uid.insert(m.uid, body);
-                }
-                Ok(Piecewise::Vanished) => {}
-                Ok(Piecewise::Unreadable(why)) => {
-                    refused.insert(m.uid, why);
-                }
-                Err(e) if e.disposition() == Disposition::SkipMessage => {
-                    // Refused in pieces (a server without partial FETCH, or a damaged file):
-                    // one whole read decides, at the cost of holding it twice briefly.
-                    fetch_one(&mut conn, wire, m.uid, &mut by_uid, &mut refused, timeout).await?;
-                }
-                Err(e) => return Err(e),
-            }
+        let asked = uids.len() - refused.len();
+        let read = read_window(&mut conn, wire, &window, &mut by_uid, &mut refused, timeout).await;
+        isolation.note_delivered(by_uid.len() as u64);
+        if let Err(e) = read {
+            let cut = Cut {
+                wire,
+                asked,
+                uids: &uids,
+            };
+            return Err(cut.error(e, &by_uid, &refused, &isolation));
         }
         let bodies = uids
             .iter()
             .map(|u| {
                 by_uid.remove(u).ok_or_else(|| match refused.remove(u) {
+                    Some(why) if isolation.unreadable(wire, *u).is_some() => why,
                     Some(why) => format!("the source could not read it: {why}"),
                     None => "message vanished from the source".to_owned(),
                 })
@@ -149,6 +133,114 @@ pub async fn run_fetcher(
         }
     }
     Ok(conn)
+}
+
+/// The window in hand when reading it failed: `asked` of its `uids` were asked for (the others
+/// are unreadable).
+struct Cut<'a> {
+    wire: &'a str,
+    asked: usize,
+    uids: &'a [u32],
+}
+
+impl Cut<'_> {
+    /// A connection failure while the window was being read: noted in `isolation` and returned
+    /// as [`Error::FetchDropped`], naming the messages that had not arrived. Other errors as
+    /// they are.
+    fn error(
+        self,
+        e: Error,
+        by_uid: &HashMap<u32, Bytes>,
+        refused: &HashMap<u32, String>,
+        isolation: &Isolation,
+    ) -> Error {
+        if e.disposition() != Disposition::Retry {
+            return e;
+        }
+        let unreceived: Vec<u32> = self
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| !by_uid.contains_key(u) && !refused.contains_key(u))
+            .collect();
+        isolation.note_cut(CutWindow {
+            folder: self.wire.to_owned(),
+            asked: self.asked,
+            mid_answer: e.is_cut_mid_response(),
+            unreceived: unreceived.clone(),
+            reason: e.to_string(),
+        });
+        Error::FetchDropped {
+            folder: self.wire.to_owned(),
+            unreceived,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Reads the bodies of `window` into `by_uid`, and why the source refused some into `refused`
+/// (which on entry holds the messages not to ask for). Only connection trouble is an error;
+/// what arrived before it is in `by_uid`.
+async fn read_window(
+    conn: &mut Connection,
+    wire: &str,
+    window: &Window,
+    by_uid: &mut HashMap<u32, Bytes>,
+    refused: &mut HashMap<u32, String>,
+    timeout: Duration,
+) -> Result<()> {
+    let server = conn.server.clone();
+    let wanted = || {
+        window
+            .items
+            .iter()
+            .filter(|m| !refused.contains_key(&m.uid))
+    };
+    let small: Vec<u32> = wanted()
+        .filter(|m| m.size <= PIECE)
+        .map(|m| m.uid)
+        .collect();
+    let large: Vec<(u32, u64)> = wanted()
+        .filter(|m| m.size > PIECE)
+        .map(|m| (m.uid, m.size))
+        .collect();
+    if !small.is_empty() {
+        match fetch_whole(conn, wire, &small, by_uid, timeout).await {
+            Ok(()) => {}
+            Err(e) if e.disposition() == Disposition::SkipMessage => {
+                // The server refused part of the window (a message it cannot read, say): read
+                // what is missing one by one, so only the bad message is left out.
+                tracing::debug!(server = %server, error = %e, "window refused; reading its messages one by one");
+                let missing: Vec<u32> = small
+                    .iter()
+                    .copied()
+                    .filter(|u| !by_uid.contains_key(u))
+                    .collect();
+                for uid in missing {
+                    fetch_one(conn, wire, uid, by_uid, refused, timeout).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for (uid, size) in large {
+        match fetch_in_pieces(conn, wire, uid, size, timeout).await {
+            Ok(Piecewise::Body(body)) => {
+                by_uid.insert(uid, body);
+            }
+            Ok(Piecewise::Vanished) => {}
+            Ok(Piecewise::Unreadable(why)) => {
+                refused.insert(uid, why);
+            }
+            Err(e) if e.disposition() == Disposition::SkipMessage => {
+                // Refused in pieces (a server without partial FETCH, or a damaged file): one
+                // whole read decides, at the cost of holding it twice briefly.
+                fetch_one(conn, wire, uid, by_uid, refused, timeout).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads the bodies of `uids` (all small) with one `UID FETCH`. Messages answered before a

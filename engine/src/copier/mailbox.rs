@@ -16,12 +16,14 @@ use super::dest_folders::{copy_subscriptions, create_folders, note_dest_uidnext}
 use super::discovery::{self, scan_all};
 use super::fetcher::{run_fetcher, FetchedWindow, WindowBudget, WindowTask};
 use super::flag_sync::{sync_flags, FlagSync};
+use super::isolation::Isolation;
 use super::job::{AppendMode, CompressMode, CopyOptions, MailboxJob};
 use super::ledger::{
     adopt_index, recheck_destination, reconcile, register_folders, revalidate_map, Ledger,
     SourceKey,
 };
 use super::progress_state::ProgressState;
+use super::suspects::Suspects;
 use super::warnings::{moved_warnings, threshold_warnings};
 use crate::budget::{Lease, Side};
 use crate::error::{Disposition, Error, Result};
@@ -167,6 +169,8 @@ async fn attempts(
 ) -> MailboxReport {
     let mut fruitless = 0;
     let mut first = true;
+    // Messages whose FETCH dropped the connection: read alone, then left out (see suspects.rs).
+    let mut suspects = Suspects::new();
     loop {
         if let Some(lease) = lease.as_deref_mut().filter(|_| !first) {
             // The failed attempt's connections close, and the reconnect gets what the budget
@@ -175,6 +179,7 @@ async fn attempts(
         }
         first = false;
         let done_before = ledger.ask(|b| b.done_count()).await;
+        let isolation = Arc::new(suspects.isolation());
         let e = match run(
             job,
             options,
@@ -184,6 +189,7 @@ async fn attempts(
             state,
             started,
             ledger,
+            &isolation,
         )
         .await
         {
@@ -198,7 +204,8 @@ async fn attempts(
         if let Err(e) = ledger.commit().await {
             tracing::warn!(mailbox = %job.id, error = %e, "could not commit records");
         }
-        fruitless = match ledger.ask(|b| b.done_count()).await > done_before {
+        let (e, isolated) = suspects.learn(&isolation, e);
+        fruitless = match ledger.ask(|b| b.done_count()).await > done_before || isolated {
             true => 1,
             false => fruitless + 1,
         };
@@ -358,6 +365,7 @@ async fn run(
     state: &Arc<ProgressState>,
     started: Instant,
     ledger: &Ledger,
+    isolation: &Arc<Isolation>,
 ) -> Result<MailboxReport> {
     let t = options.io_timeout;
     let side_options = |side: Side| {
@@ -574,6 +582,8 @@ async fn run(
             options.fetch_window_bytes,
             options.fetch_window_messages * sources.len(),
         );
+        // Messages whose FETCH dropped the connection before are read one at a time.
+        let window_list = isolation.split(window_list, |f| plans[f].source_wire.as_str());
         // Destination writers: each folder belongs to one, balanced by bytes.
         let busy: Vec<usize> = (0..plans.len())
             .filter(|i| source_counts[*i].0 > 0)
@@ -636,6 +646,7 @@ async fn run(
             run_budget,
             lease,
             state,
+            isolation,
         )
         .await?;
         sources = workers_sources;
@@ -882,6 +893,7 @@ async fn run_pipeline(
     run_budget: &RunBudget,
     lease: Option<&Lease>,
     state: &Arc<ProgressState>,
+    isolation: &Arc<Isolation>,
 ) -> Result<(Vec<Connection>, Vec<AppenderResult>)> {
     // Cancelled by the run's shutdown, or here when a connection fails.
     let stop = options.shutdown.child_token();
@@ -928,8 +940,9 @@ async fn run_pipeline(
         let (w, r, o) = (source_wires.clone(), routes.clone(), owner.clone());
         let t = options.io_timeout;
         let shutdown = stop.clone();
+        let isolation = isolation.clone();
         set.spawn(async move {
-            run_fetcher(conn, q, w, r, o, t, shutdown)
+            run_fetcher(conn, q, w, r, o, t, shutdown, isolation)
                 .await
                 .map(|c| Worker::Source(Box::new(c)))
         });

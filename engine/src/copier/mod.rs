@@ -7,10 +7,12 @@ mod dest_folders;
 mod discovery;
 mod fetcher;
 mod flag_sync;
+mod isolation;
 mod job;
 mod ledger;
 mod mailbox;
 mod progress_state;
+mod suspects;
 mod warnings;
 
 pub use batch::run_batch;

@@ -612,6 +612,7 @@ fn dovecot_config(
         compress: true,
         parent_dir: server_dir.map(Path::to_path_buf),
         max_userip_connections: 100,
+        maildir: false,
     }
 }
 

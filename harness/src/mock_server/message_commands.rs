@@ -273,7 +273,20 @@ impl Session {
             let damaged = match login.account.damage(&sel.name, msg.uid) {
                 Some(Damage::Content) => reads_content,
                 Some(Damage::ContentAndSize) => reads_content || reads_size,
-                None => false,
+                Some(Damage::DropsConnection) if reads_content => {
+                    // The literal announced at its full size, half of it sent, then nothing.
+                    let half = &msg.body[..msg.body.len() / 2];
+                    let _ = write!(
+                        out,
+                        "* {} FETCH (UID {} BODY[] {{{}}}\r\n",
+                        i + 1,
+                        msg.uid,
+                        msg.body.len()
+                    );
+                    out.put(half);
+                    return Ok(Reply::Cut);
+                }
+                Some(Damage::DropsConnection) | None => false,
             };
             if damaged {
                 unreadable = true;

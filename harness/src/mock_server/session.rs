@@ -80,6 +80,9 @@ pub(crate) enum Reply {
     No(String),
     /// `BAD text`.
     Bad(String),
+    /// No tagged answer: the connection closes once what was written has gone out (a server
+    /// failing in the middle of a response).
+    Cut,
 }
 
 /// A logged-in user.
@@ -266,6 +269,7 @@ impl Session {
             Reply::Ok(t) => out.status(tag, "OK", &t),
             Reply::No(t) => out.status(tag, "NO", &t),
             Reply::Bad(t) => out.status(tag, "BAD", &t),
+            Reply::Cut => {}
         }
     }
 
@@ -299,6 +303,9 @@ impl Session {
             Ok(None) => return Action::Continue,
             Err(ParseError(text)) => (Reply::Bad(text.into()), Action::Continue),
         };
+        if matches!(reply, Reply::Cut) {
+            return Action::Close;
+        }
         self.reply(&tag, reply, out);
         action
     }

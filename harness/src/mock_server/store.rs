@@ -82,6 +82,11 @@ pub enum Damage {
     Content,
     /// The content and RFC822.SIZE (a size the index never cached must be read from the file).
     ContentAndSize,
+    /// Reading the content drops the connection in the middle of the FETCH answer, with no
+    /// tagged reply: what Dovecot does with a Maildir file shorter than the size it cached
+    /// ("Cached message size larger than expected"). Marking every message so makes a server
+    /// that drops every FETCH of a body.
+    DropsConnection,
 }
 
 /// One stored message.
