@@ -5,7 +5,7 @@ pub mod assess;
 mod batch;
 mod dest_lookup;
 mod dest_rematch;
-mod discovery;
+pub(crate) mod discovery;
 mod fetcher;
 mod job;
 mod ledger;
