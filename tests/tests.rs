@@ -22,3 +22,4 @@ mod resume;
 mod secrets;
 mod status;
 mod transforms;
+mod verify;
