@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod copy_dovecot;
 mod copy_mock;
+mod crash;
 mod dovecot_fixture;
 mod filters;
 mod incremental;
