@@ -275,3 +275,58 @@ fn verify_passes_after_a_migration_and_names_exactly_the_damage_done_to_the_dest
         "Leftover"
     );
 }
+
+#[test]
+fn verify_expects_the_rewritten_bytes_where_migrate_rewrites_addresses() {
+    let pair = Pair::start(&[USER], PASSWORD, ADMIN_PASSWORD, |_| {});
+    let base = chrono::DateTime::parse_from_rfc3339("2024-03-01T09:00:00+01:00").unwrap();
+    let mail: Vec<SeedMessage> = (0..6)
+        .map(|i| SeedMessage {
+            flags: vec![],
+            internaldate: base + chrono::Duration::minutes(i),
+            // Every other message names an address of the renamed domain.
+            body: format!(
+                "From: {}\r\nSubject: r{i}\r\nMessage-ID: <r{i}@verify.test>\r\n\r\nhi\r\n",
+                if i % 2 == 0 {
+                    "ann@adatum.com"
+                } else {
+                    "ann@elsewhere.org"
+                }
+            )
+            .into_bytes(),
+        })
+        .collect();
+    pair.seed_source(USER, "INBOX", &mail);
+    let rewrite = ["--rewrite-domain", "adatum.com=contoso.com"];
+    let mut migrate = pair.migrate();
+    migrate.args(rewrite).arg("--no-state").arg("--quiet");
+    let output = run_with_timeout(&mut migrate, Duration::from_secs(120));
+    assert!(output.status.success(), "{output:?}");
+
+    let report_path = pair.path("verify.json");
+    let verify = |extra: &[&str]| {
+        let mut c = pair.verify();
+        c.args(extra)
+            .arg("--report")
+            .arg(&report_path)
+            .arg("--no-state");
+        let output = run_with_timeout(&mut c, Duration::from_secs(120));
+        let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+        (output.status.code(), report)
+    };
+    let (code, report) = verify(&rewrite);
+    assert_eq!(code, Some(0), "{report:#}");
+    // Without the rewrite, the three rewritten messages are not what the source has.
+    let (code, report) = verify(&[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let inbox = folder(&report, "INBOX");
+    assert_eq!(
+        (
+            inbox["missing"].as_array().unwrap().len(),
+            inbox["extra"].as_array().unwrap().len()
+        ),
+        (3, 3),
+        "{inbox:#}"
+    );
+    assert_eq!(inbox["matched"], 3, "{inbox:#}");
+}
