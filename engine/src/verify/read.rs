@@ -1,5 +1,5 @@
 //! The IMAP side of a verify: plans the mailbox as the copier does, reads both sides and hands
-//! the messages to [`compare_folder`](super::compare::compare_folder).
+//! the messages to [`compare_folder`].
 //!
 //! Invariants:
 //! - Read-only on both sides: LIST, STATUS, EXAMINE and `UID FETCH` of metadata and
