@@ -200,6 +200,10 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
     let (mut kills, mut passes, mut resumes, mut resets, mut map_changes, mut finished) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let mut last_map: Option<Map> = None;
+    // The map of the last pass that ran to its end: a pass killed just after a map change may
+    // not have recorded it, so `--remap copy` goes on being passed until one has.
+    let mut settled_map = map;
+    let mut used_since_reset = vec![map];
     let mut killed_last = false;
     let mut force_reset = false;
     // A time-based moment falls within about one whole pass: measured when one finishes.
@@ -223,16 +227,26 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
             watcher = pair.dest_session(USER);
             resets += 1;
             force_reset = false;
+            used_since_reset = vec![map];
             if trace {
                 eprintln!("destination reset after {passes} passes");
             }
         }
         if MAP_CHANGES && passes > 0 && rng.one_in(5) {
-            let others: Vec<Map> = maps.iter().copied().filter(|m| *m != map).collect();
-            map = others[rng.below(others.len() as u64) as usize];
-            map_changes += 1;
+            // Only to a map not used since the last reset: going back would send mail to a
+            // folder that still holds the copies of the earlier map, which no record names.
+            let fresh: Vec<Map> = maps
+                .iter()
+                .copied()
+                .filter(|m| !used_since_reset.contains(m))
+                .collect();
+            if !fresh.is_empty() {
+                map = fresh[rng.below(fresh.len() as u64) as usize];
+                used_since_reset.push(map);
+                map_changes += 1;
+            }
         }
-        let remap = MAP_CHANGES && last_map.is_some_and(|m| m != map);
+        let remap = MAP_CHANGES && (last_map.is_some_and(|m| m != map) || settled_map != map);
         let mut command = migrate(map, remap);
         command.args([
             "--source-connections",
@@ -273,6 +287,7 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
             );
             pass_time = started.elapsed();
             finished += 1;
+            settled_map = map;
             killed_last = false;
             // Nothing left to copy: the next pass starts from an empty destination.
             force_reset = true;
@@ -293,7 +308,7 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
     }
 
     // The last run completes, with the map of the last pass.
-    let mut last = migrate(map, false);
+    let mut last = migrate(map, MAP_CHANGES && settled_map != map);
     let output = run_with_timeout(&mut last, Duration::from_secs(300));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
