@@ -134,6 +134,32 @@ fn log_tail(path: &std::path::Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+/// The warnings and errors of the passes before `pass` (the last 40), and the destination
+/// server's errors: what led to a pass that failed.
+fn earlier_warnings(pair: &Pair, pass: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for p in 0..pass {
+        let text = std::fs::read_to_string(pair.path(&format!("pass-{p}.err"))).unwrap_or_default();
+        lines.extend(
+            text.lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .map(|l| format!("pass {p}: {l}")),
+        );
+    }
+    let dest_log = pair.dest.log();
+    lines.extend(
+        dest_log
+            .lines()
+            .filter(|l| l.contains("Error") || l.contains("Panic") || l.contains("Fatal"))
+            .map(|l| format!("dest dovecot: {l}")),
+    );
+    let from = lines.len().saturating_sub(40);
+    format!(
+        "earlier warnings and server errors:\n{}",
+        lines[from..].join("\n")
+    )
+}
+
 /// Sums the lengths of the list `kind` over every folder of a verify report.
 fn count(report: &Value, kind: &str) -> usize {
     report["mailboxes"]
@@ -280,10 +306,11 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
             assert!(
                 status.success(),
                 "{ctx}: pass {} (after {kills} kills, {resets} resets, map {map:?}) ended by \
-                 itself with {status}:\n{}\n{}",
+                 itself with {status}:\n{}\n{}\n{}",
                 passes - 1,
                 log_tail(&log),
-                log_tail(&pair.path(&format!("pass-{}.err", passes - 1)))
+                log_tail(&pair.path(&format!("pass-{}.err", passes - 1))),
+                earlier_warnings(&pair, passes - 1)
             );
             pass_time = started.elapsed();
             finished += 1;
