@@ -33,6 +33,10 @@ pub enum Command {
     /// and report reachable, authenticated, capabilities, destination quota, folders and
     /// messages. A rejected password is tried once, never again in the run.
     Check(crate::check_cmd::CheckArgs),
+    /// After a pass: compare each mailbox of a CSV list at the destination with its source,
+    /// read-only, through the folder map, filters and address rewrite of `migrate`, and list
+    /// missing, extra and duplicate messages and flag and date differences.
+    Verify(crate::verify_cmd::VerifyArgs),
     /// Say how long a migration takes and how to batch it, from an inventory and the link.
     Plan(crate::plan_cmd::PlanArgs),
     /// Show the built-in folder map (the TOML form `--folder-map` also reads).
@@ -99,60 +103,9 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
 
-    /// Where source folders go: the Microsoft tool's Foldermap.xml, or the TOML form (see
-    /// `cutover folder-map --default`). Without it every folder keeps its name.
-    #[arg(long, value_name = "FILE")]
-    pub folder_map: Option<PathBuf>,
-
-    /// A directory export that resolves Exchange X.500 / IMCEAEX header addresses to SMTP:
-    /// LDIF as ldifde writes it (legacyExchangeDN, proxyAddresses, mail), or CSV
-    /// (LegacyExchangeDN, PrimarySmtpAddress, ProxyAddresses separated by ';').
-    #[arg(long, value_name = "FILE")]
-    pub directory: Option<PathBuf>,
-
-    /// Rewrite header addresses of a source domain to a target domain (repeatable).
-    #[arg(long, value_name = "SOURCE=TARGET")]
-    pub rewrite_domain: Vec<String>,
-
-    /// Keep each rewritten header's original value in an `X-Cutover-Original-<Field>` header.
-    #[arg(long)]
-    pub keep_original_addresses: bool,
-
-    /// Do not rename the list's users in header addresses. By default, every row whose
-    /// SourceIdentity and TargetIdentity are differing email addresses has the old address
-    /// rewritten to the new one in every mailbox of the batch.
-    #[arg(long)]
-    pub no_identity_rewrite: bool,
-
-    /// Copy only source folders matching this pattern (repeatable): a glob (`*` within one
-    /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`;
-    /// for a row with a SourceRootFolder, the name below the root.
-    #[arg(long, value_name = "PATTERN")]
-    pub include_folder: Vec<String>,
-
-    /// Leave out source folders matching this pattern (repeatable; same forms).
-    #[arg(long, value_name = "PATTERN")]
-    pub exclude_folder: Vec<String>,
-
-    /// Copy only messages received on or after this day (INTERNALDATE, YYYY-MM-DD; the source
-    /// server's SEARCH SINCE decides).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
-
-    /// Copy only messages received before this day (exclusive: `--since 2024-01-01 --before
-    /// 2024-02-01` is January).
-    #[arg(long, value_name = "DATE")]
-    pub before: Option<String>,
-
-    /// Leave out messages larger than this (RFC822.SIZE): bytes, or with a unit such as 35MB
-    /// (binary units, as Exchange counts, like `cutover assess`). Counted as filtered, not failed.
-    #[arg(long, value_name = "SIZE")]
-    pub max_message_size: Option<String>,
-
-    /// Also copy messages flagged \Deleted (left out by default: the user threw them away and
-    /// the source expunges them at its next EXPUNGE).
-    #[arg(long)]
-    pub include_deleted: bool,
+    /// Where folders and messages go: folder map, filters, address rewrite.
+    #[command(flatten)]
+    pub mapping: MappingArgs,
 
     /// The checkpoint file (SQLite, created if missing): what the destination acknowledged and
     /// what was in flight, so running the same command again continues where this run stopped
@@ -217,6 +170,66 @@ pub struct MigrateArgs {
     /// Show nothing but errors and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Which folders and messages a migration moves, where they go and how their headers change:
+/// shared by `migrate` and `verify`, so a verify compares exactly what the migration maps.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MappingArgs {
+    /// Where source folders go: the Microsoft tool's Foldermap.xml, or the TOML form (see
+    /// `cutover folder-map --default`). Without it every folder keeps its name.
+    #[arg(long, value_name = "FILE")]
+    pub folder_map: Option<PathBuf>,
+
+    /// A directory export that resolves Exchange X.500 / IMCEAEX header addresses to SMTP:
+    /// LDIF as ldifde writes it (legacyExchangeDN, proxyAddresses, mail), or CSV
+    /// (LegacyExchangeDN, PrimarySmtpAddress, ProxyAddresses separated by ';').
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
+
+    /// Rewrite header addresses of a source domain to a target domain (repeatable).
+    #[arg(long, value_name = "SOURCE=TARGET")]
+    pub rewrite_domain: Vec<String>,
+
+    /// Keep each rewritten header's original value in an `X-Cutover-Original-<Field>` header.
+    #[arg(long)]
+    pub keep_original_addresses: bool,
+
+    /// Do not rename the list's users in header addresses. By default, every row whose
+    /// SourceIdentity and TargetIdentity are differing email addresses has the old address
+    /// rewritten to the new one in every mailbox of the batch.
+    #[arg(long)]
+    pub no_identity_rewrite: bool,
+
+    /// Copy only source folders matching this pattern (repeatable): a glob (`*` within one
+    /// level, `**` across levels, `?`) or `re:REGEX`, case-insensitive, levels joined by `/`;
+    /// for a row with a SourceRootFolder, the name below the root.
+    #[arg(long, value_name = "PATTERN")]
+    pub include_folder: Vec<String>,
+
+    /// Leave out source folders matching this pattern (repeatable; same forms).
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude_folder: Vec<String>,
+
+    /// Copy only messages received on or after this day (INTERNALDATE, YYYY-MM-DD; the source
+    /// server's SEARCH SINCE decides).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Copy only messages received before this day (exclusive: `--since 2024-01-01 --before
+    /// 2024-02-01` is January).
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+
+    /// Leave out messages larger than this (RFC822.SIZE): bytes, or with a unit such as 35MB
+    /// (binary units, as Exchange counts, like `cutover assess`). Counted as filtered, not failed.
+    #[arg(long, value_name = "SIZE")]
+    pub max_message_size: Option<String>,
+
+    /// Also copy messages flagged \Deleted (left out by default: the user threw them away and
+    /// the source expunges them at its next EXPUNGE).
+    #[arg(long)]
+    pub include_deleted: bool,
 }
 
 /// Knobs of the copy pipeline, shared by `migrate` and `demo`.

@@ -383,13 +383,13 @@ mod tests {
         assert_eq!(args.dest_access.dest_admin.as_deref(), Some("admin"));
         assert_eq!(args.parallel, 3, "the command line wins");
         assert_eq!(
-            args.exclude_folder,
+            args.mapping.exclude_folder,
             ["Junk", "Trash", "Spam"],
             "lists add up"
         );
         assert!(args.adopt_existing);
         assert!(!args.dry_run);
-        assert_eq!(args.since.as_deref(), Some("2024-01-01"));
+        assert_eq!(args.mapping.since.as_deref(), Some("2024-01-01"));
     }
 
     #[test]

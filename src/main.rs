@@ -1,7 +1,8 @@
 //! The `cutover` command: `migrate` moves the mailboxes of a CSV list, `demo` shows it on
 //! in-process servers, `assess` reads them beforehand, `bench` measures velocity against shaped
-//! mock servers, `status` shows the batches and mailboxes of a state file. Exit status: 0 every
-//! message copied (or every mailbox assessed), 1 something was not, 2 bad input.
+//! mock servers, `status` shows the batches and mailboxes of a state file, `verify` compares
+//! the destination with the source. Exit status: 0 every message copied (or every mailbox
+//! assessed, or matching), 1 something was not, 2 bad input.
 
 mod access;
 mod args;
@@ -22,6 +23,7 @@ mod settings;
 mod status_cmd;
 mod status_table;
 mod summary;
+mod verify_cmd;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
@@ -85,6 +87,12 @@ fn main() -> ExitCode {
         Command::Check(args) => {
             match check_cmd::CheckSettings::from_args(&args, |name| std::env::var(name).ok()) {
                 Ok(settings) => runtime.block_on(check_cmd::run(settings)),
+                Err(bad) => return bad_input(&bad),
+            }
+        }
+        Command::Verify(args) => {
+            match verify_cmd::VerifySettings::from_args(&args, |name| std::env::var(name).ok()) {
+                Ok(settings) => runtime.block_on(verify_cmd::run(settings)),
                 Err(bad) => return bad_input(&bad),
             }
         }

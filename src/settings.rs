@@ -6,7 +6,7 @@
 //! [`cutover_engine::Secret`]s and only their emptiness is checked (see `access`).
 
 use crate::access::Access;
-use crate::args::{Append, Compress, MigrateArgs, TuningArgs};
+use crate::args::{Append, Compress, MappingArgs, MigrateArgs, TuningArgs};
 use cutover_engine::plan::assessment::parse_size;
 use cutover_engine::plan::mailbox_list::{parse_mailbox_list_with, ListRules, MailboxRow};
 use cutover_engine::plan::message_filter::{parse_date, MessageFilter};
@@ -85,22 +85,7 @@ impl MigrateSettings {
         let mut options = copy_options(&args.tuning)
             .map_err(|p| problems.extend(p))
             .ok();
-        if let (Some(path), Some(options)) = (&args.folder_map, options.as_mut()) {
-            match read_folder_map(path) {
-                Ok(map) => options.folder_map = Some(std::sync::Arc::new(map)),
-                Err(p) => problems.push(p),
-            }
-        }
         if let Some(options) = options.as_mut() {
-            use cutover_engine::plan::folder_filter::FolderFilter;
-            match FolderFilter::new(&args.include_folder, &args.exclude_folder) {
-                Ok(filter) => options.folder_filter = filter,
-                Err(p) => problems.push(p),
-            }
-            match message_filter(args) {
-                Ok(filter) => options.message_filter = filter,
-                Err(p) => problems.extend(p),
-            }
             options.adopt_existing = args.adopt_existing;
             options.remap = match args.remap {
                 crate::args::RemapArg::Copy => cutover_engine::RemapPolicy::Copy,
@@ -131,10 +116,7 @@ impl MigrateSettings {
             .unwrap_or_default();
         let rows = read_mailbox_list_with(&args.users, &rules, &mut problems);
         if let Some(options) = options.as_mut() {
-            match address_rewriter(args, &rows) {
-                Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
-                Err(p) => problems.extend(p),
-            }
+            apply_mapping(&args.mapping, &rows, options, &mut problems);
         }
 
         let source_flag = SourceFlag {
@@ -165,6 +147,36 @@ impl MigrateSettings {
             state: (!args.no_state).then(|| args.state.clone()),
             batch,
         })
+    }
+}
+
+/// Sets in `options` where folders and messages go, as `migrate` and `verify` both take it
+/// from `args`: the folder map, the folder and message filters, and the header address rewrite
+/// (which also renames the identities of `rows`). Every problem is added to `problems`.
+pub(crate) fn apply_mapping(
+    args: &MappingArgs,
+    rows: &[MailboxRow],
+    options: &mut CopyOptions,
+    problems: &mut Vec<String>,
+) {
+    use cutover_engine::plan::folder_filter::FolderFilter;
+    if let Some(path) = &args.folder_map {
+        match read_folder_map(path) {
+            Ok(map) => options.folder_map = Some(std::sync::Arc::new(map)),
+            Err(p) => problems.push(p),
+        }
+    }
+    match FolderFilter::new(&args.include_folder, &args.exclude_folder) {
+        Ok(filter) => options.folder_filter = filter,
+        Err(p) => problems.push(p),
+    }
+    match message_filter(args) {
+        Ok(filter) => options.message_filter = filter,
+        Err(p) => problems.extend(p),
+    }
+    match address_rewriter(args, rows) {
+        Ok(rewriter) => options.address_rewriter = rewriter.map(std::sync::Arc::new),
+        Err(p) => problems.extend(p),
     }
 }
 
@@ -316,7 +328,7 @@ pub(crate) fn tls_config(
 /// SourceIdentity and TargetIdentity are differing addresses, unless `--no-identity-rewrite`);
 /// `None` when there is no directory, no domain and no rename.
 fn address_rewriter(
-    args: &MigrateArgs,
+    args: &MappingArgs,
     rows: &[MailboxRow],
 ) -> Result<Option<cutover_engine::transform::address_rewrite::AddressRewriter>, Vec<String>> {
     use cutover_engine::transform::address_rewrite::{
@@ -396,10 +408,8 @@ fn address_rewriter(
     ))
 }
 
-/// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
-/// and blanks), the TOML form otherwise. The error names the file, line and column.
 /// `--since`, `--before`, `--max-message-size` and `--include-deleted`, checked together.
-fn message_filter(args: &MigrateArgs) -> Result<MessageFilter, Vec<String>> {
+fn message_filter(args: &MappingArgs) -> Result<MessageFilter, Vec<String>> {
     let mut problems = Vec::new();
     let mut date = |flag: &str, text: &Option<String>| {
         text.as_deref()
@@ -418,6 +428,8 @@ fn message_filter(args: &MigrateArgs) -> Result<MessageFilter, Vec<String>> {
     MessageFilter::new(since, before, max_size, args.include_deleted).map_err(|p| vec![p])
 }
 
+/// Reads `--folder-map`: Foldermap.xml when the file starts with `<` (after a byte-order mark
+/// and blanks), the TOML form otherwise. The error names the file, line and column.
 fn read_folder_map(
     path: &std::path::Path,
 ) -> Result<cutover_engine::transform::folder_map::FolderMap, String> {

@@ -154,3 +154,23 @@ impl Pair {
             .unwrap()
     }
 }
+
+impl Pair {
+    /// `cutover verify` of the mailbox list, with the same servers and logins as
+    /// [`Pair::migrate`]; the caller adds its own flags (the folder map, `--report`...).
+    pub(crate) fn verify(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        c.arg("verify")
+            .arg("--users")
+            .arg(self.path("users.csv"))
+            .args(["--source", &self.source.imaps_url()])
+            .args(["--dest", &self.dest.imaps_url()])
+            .args(["--dest-admin", "admin"])
+            .args(["--dest-login-form", "master-separator"])
+            .arg("--dest-admin-password-file")
+            .arg(self.path("admin.pw"))
+            .arg("--ca-file")
+            .arg(self.path("ca.pem"));
+        c
+    }
+}

@@ -1,7 +1,7 @@
 //! Secrets never leave their files (issue 7): a run that fails in every way a password can make it
 //! fail (a wrong user password, a wrong admin password, one mailbox copied next to them) with every
 //! log line on, and everything it leaves behind (stdout, stderr, the JSON report, the state file,
-//! `cutover status`) is searched for each password it was given. None may appear.
+//! `cutover status`, `cutover verify`) is searched for each password it was given. None may appear.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -96,8 +96,24 @@ fn no_password_appears_in_any_output_of_a_failing_run() {
     let status = run(Command::new(env!("CARGO_BIN_EXE_cutover"))
         .args(["status", "--state"])
         .arg(&state));
+    // A verify with the same wrong passwords: it fails, and says so without them.
+    let verify_report = pair.path("verify.json");
+    let verify = run(pair
+        .verify()
+        .arg("--state")
+        .arg(&state)
+        .arg("--report")
+        .arg(&verify_report));
+    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
+    assert!(text(&verify).contains("NOT VERIFIED"), "{}", text(&verify));
 
-    let logs = format!("{}{}{}", text(&first), text(&second), text(&status));
+    let logs = format!(
+        "{}{}{}{}",
+        text(&first),
+        text(&second),
+        text(&status),
+        text(&verify)
+    );
     assert!(
         logs.contains("DEBUG") || logs.contains("TRACE"),
         "the runs logged at debug level:\n{logs}"
@@ -106,6 +122,7 @@ fn no_password_appears_in_any_output_of_a_failing_run() {
         ("output".into(), logs.into_bytes()),
         ("first report".into(), first_report),
         ("second report".into(), bytes(&report)),
+        ("verify report".into(), bytes(&verify_report)),
     ];
     for entry in std::fs::read_dir(pair.path("")).unwrap() {
         let path = entry.unwrap().path();

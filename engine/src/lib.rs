@@ -25,6 +25,7 @@ pub mod report;
 pub mod secret;
 pub mod state;
 pub mod transform;
+pub mod verify;
 
 pub use copier::{
     copy_mailbox, plan_mailbox_folders, run_batch, Account, AppendMode, CompressMode, CopyOptions,

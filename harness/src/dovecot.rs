@@ -300,6 +300,13 @@ impl Dovecot {
         self.imap_port
     }
 
+    /// Where `user`'s mail is stored (`mail_location = sdbox:~/mail`, indexes included).
+    /// Removing it while no session of the user is open re-provisions the mailbox: the next
+    /// login finds it empty, every folder with a new UIDVALIDITY.
+    pub fn mail_dir(&self, user: &str) -> PathBuf {
+        Paths::new(self.dir.path()).home.join(user).join("mail")
+    }
+
     /// `imaps://127.0.0.1:PORT`, the URL form the CLI takes.
     pub fn imaps_url(&self) -> String {
         format!("imaps://127.0.0.1:{}", self.imaps_port)

@@ -4,7 +4,7 @@ mod appender;
 pub mod assess;
 mod batch;
 mod dest_folders;
-mod discovery;
+pub(crate) mod discovery;
 mod fetcher;
 mod flag_sync;
 mod isolation;
