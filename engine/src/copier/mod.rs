@@ -17,5 +17,6 @@ mod warnings;
 
 pub use batch::run_batch;
 pub use job::{Account, AppendMode, CompressMode, CopyOptions, MailboxJob};
+pub(crate) use ledger::flag_set;
 pub use ledger::RemapPolicy;
 pub use mailbox::{copy_mailbox, copy_mailbox_leased, plan_mailbox_folders, RunBudget};

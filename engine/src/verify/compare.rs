@@ -32,21 +32,7 @@ pub struct SeenMessage {
 /// Flags as the ledger compares them between passes: without `\Recent` and `\Deleted`, system
 /// flags case-insensitively (in their canonical capitalisation), keywords as they are, sorted.
 pub fn comparable_flags<'a>(flags: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
-    flags
-        .into_iter()
-        .filter(|f| !f.eq_ignore_ascii_case("\\Recent") && !f.eq_ignore_ascii_case("\\Deleted"))
-        .map(|f| {
-            if f.starts_with('\\') {
-                let mut c = f.to_ascii_lowercase();
-                if let Some(first) = c.get_mut(1..2) {
-                    first.make_ascii_uppercase();
-                }
-                c
-            } else {
-                f.clone()
-            }
-        })
-        .collect()
+    crate::copier::flag_set(flags.into_iter().map(String::as_str))
 }
 
 /// Whether a source message and its destination copy agree on flags and INTERNALDATE.
