@@ -283,6 +283,9 @@ fn killed_at_random_moments_resumed_remapped_and_reset_the_destination_equals_th
                 map = fresh[rng.below(fresh.len() as u64) as usize];
                 used_since_reset.push(map);
                 map_changes += 1;
+                // Records of the old map may exist from now on until a pass with this one has
+                // run to its end, even if this map ran to its end before.
+                settled_map = None;
             }
         }
         let remap = MAP_CHANGES && settled_map != Some(map);
