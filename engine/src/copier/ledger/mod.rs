@@ -2,9 +2,9 @@
 //! connection costs a reconnect, a crash costs a look at the destination, and neither ever
 //! costs a lost or a duplicated message.
 //!
-//! - [`book`]: the pure state machine (done, in flight, pending, floors, marks) and its
-//!   invariants; [`settle`] and [`recheck`] add its rules for what a look at the destination
-//!   decides and for records the plan or the destination changed.
+//! - [`book`]: the pure state machine (done, in flight, pending, floors) and its invariants;
+//!   [`marks`] (flags, CONDSTORE marks), [`settle`] (what a look at the destination decides)
+//!   and [`recheck`] (records the plan or the destination changed) add its rules.
 //! - [`owner`]: the one task that owns a book; workers send it acknowledgements.
 //! - [`persist`]: the state store side; [`reconcile`], [`recheck`] and [`dest_lookup`]: the IMAP
 //!   side; [`arrivals`]: recognising sent messages among what a destination folder holds.
@@ -12,6 +12,7 @@
 mod arrivals;
 mod book;
 mod dest_lookup;
+mod marks;
 #[cfg(test)]
 mod model_tests;
 mod owner;
