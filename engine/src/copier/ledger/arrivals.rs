@@ -6,6 +6,7 @@
 //! destination UID is taken by one message at most.
 
 use crate::state::{Fingerprint, MessageFacts, MessageIdHash};
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// A message found at the destination.
@@ -17,6 +18,16 @@ pub(crate) struct Arrived {
     pub(crate) size: u64,
     /// The hash of its Message-ID, if it has one.
     pub(crate) message_id: Option<MessageIdHash>,
+    /// Its INTERNALDATE, if the server gave it: tells apart copies of identical content.
+    pub(crate) date: Option<DateTime<Utc>>,
+}
+
+/// Whether `a` has the INTERNALDATE `facts` was sent with (or either is unknown).
+fn same_date(a: &Arrived, facts: &MessageFacts) -> bool {
+    match (a.date, facts.internal_date) {
+        (Some(a), Some(f)) => a == f,
+        _ => true,
+    }
 }
 
 /// The destination messages of `there` worth reading in full to recognise the messages
@@ -97,15 +108,24 @@ impl<'a> Arrivals<'a> {
         taken: &mut HashSet<u32>,
     ) -> Vec<Option<u32>> {
         let mut found: Vec<Option<u32>> = vec![None; wanted.len()];
-        for (i, facts) in wanted.iter().enumerate() {
-            let exact = (self.alike(facts))
-                .find(|a| {
-                    !taken.contains(&a.uid) && contents.get(&a.uid) == Some(&facts.sent_fingerprint)
-                })
-                .map(|a| a.uid);
-            if let Some(uid) = exact {
-                taken.insert(uid);
-                found[i] = Some(uid);
+        // Identical content sent twice (with other flags or dates) is told apart by date: first
+        // the matches whose INTERNALDATE agrees too, then any.
+        for dated in [true, false] {
+            for (i, facts) in wanted.iter().enumerate() {
+                if found[i].is_some() {
+                    continue;
+                }
+                let exact = (self.alike(facts))
+                    .filter(|a| !dated || same_date(a, facts))
+                    .find(|a| {
+                        !taken.contains(&a.uid)
+                            && contents.get(&a.uid) == Some(&facts.sent_fingerprint)
+                    })
+                    .map(|a| a.uid);
+                if let Some(uid) = exact {
+                    taken.insert(uid);
+                    found[i] = Some(uid);
+                }
             }
         }
         for (i, facts) in wanted.iter().enumerate() {
@@ -117,7 +137,8 @@ impl<'a> Arrivals<'a> {
                 .copied()
                 .collect();
             let uid = (same_id.iter())
-                .find(|a| a.size == facts.sent_size)
+                .find(|a| a.size == facts.sent_size && same_date(a, facts))
+                .or(same_id.iter().find(|a| a.size == facts.sent_size))
                 .or(same_id.first().filter(|_| same_id.len() == 1))
                 .map(|a| a.uid);
             if let Some(uid) = uid {
@@ -160,6 +181,7 @@ mod tests {
             uid,
             size: body.len() as u64,
             message_id: MessageIdHash::of_message(body),
+            date: None,
         }
     }
 

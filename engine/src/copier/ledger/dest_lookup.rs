@@ -31,7 +31,7 @@ pub(crate) async fn destination_since(
         &mut dst.session,
         &server,
         &format!("{floor}:*"),
-        "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+        "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
         &label,
         timeout,
         |f| {
@@ -42,6 +42,7 @@ pub(crate) async fn destination_since(
                         uid,
                         size: u64::from(size),
                         message_id: f.section.and_then(MessageIdHash::of_message),
+                        date: f.internaldate.map(|d| d.with_timezone(&chrono::Utc)),
                     });
                 }
             }

@@ -278,18 +278,19 @@ fn pass(
 }
 
 fn assert_converged(w: &World) -> Result<(), TestCaseError> {
-    let mut want: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    // Content and INTERNALDATE: identical bytes sent twice must each keep their own date.
+    let mut want: BTreeMap<String, Vec<(u32, i64)>> = BTreeMap::new();
     for (name, f) in &w.src {
         want.entry(w.map[name].clone())
             .or_default()
-            .extend(f.msgs.iter().map(|m| m.body));
+            .extend(f.msgs.iter().map(|m| (m.body, m.date)));
     }
     for (dest, mut want) in want {
         want.sort_unstable();
-        let mut got: Vec<u32> = w
+        let mut got: Vec<(u32, i64)> = w
             .dst
             .get(&dest)
-            .map(|f| f.msgs.iter().map(|m| m.body).collect())
+            .map(|f| f.msgs.iter().map(|m| (m.body, m.date)).collect())
             .unwrap_or_default();
         got.sort_unstable();
         let mut kept = HashSet::new();

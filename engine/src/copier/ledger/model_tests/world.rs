@@ -32,6 +32,8 @@ pub(super) enum Id {
     Unique,
     Missing,
     Duplicate(usize),
+    /// The same bytes as an earlier message (so the same Message-ID and size), another date.
+    SameContent(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +78,7 @@ pub(super) struct World {
     pub(super) next: u32,
     /// Contents expunged at the source: a copy may stay at the destination (a pass never
     /// deletes there).
-    pub(super) gone: HashSet<u32>,
+    pub(super) gone: HashSet<(u32, i64)>,
     pub(super) _dir: tempfile::TempDir,
 }
 
@@ -100,6 +102,7 @@ impl World {
                 uid: m.uid,
                 size: m.size,
                 message_id: m.msgid.map(id_hash),
+                date: Some(chrono::TimeZone::timestamp_opt(&chrono::Utc, m.date, 0).unwrap()),
             })
             .collect()
     }
@@ -143,16 +146,19 @@ pub(super) fn apply(w: &mut World, step: &Step) {
             size,
         } => {
             let all: Vec<Msg> = w.src.values().flat_map(|f| f.msgs.clone()).collect();
-            let (msgid, size) = match id {
-                Id::Unique => (Some(w.fresh()), size),
-                Id::Missing => (None, size),
+            let (msgid, size, body) = match id {
+                Id::Unique => (Some(w.fresh()), size, w.fresh()),
+                Id::Missing => (None, size, w.fresh()),
                 Id::Duplicate(i) if !all.is_empty() => {
                     let other = &all[i % all.len()];
-                    (other.msgid.or(Some(w.fresh())), other.size)
+                    (other.msgid.or(Some(w.fresh())), other.size, w.fresh())
                 }
-                Id::Duplicate(_) => (Some(w.fresh()), size),
+                Id::SameContent(i) if !all.is_empty() => {
+                    let other = &all[i % all.len()];
+                    (other.msgid, other.size, other.body)
+                }
+                Id::Duplicate(_) | Id::SameContent(_) => (Some(w.fresh()), size, w.fresh()),
             };
-            let body = w.fresh();
             let name = w.src.keys().nth(folder % w.src.len()).unwrap().clone();
             let f = w.src.get_mut(&name).unwrap();
             f.msgs.push(Msg {
@@ -169,7 +175,7 @@ pub(super) fn apply(w: &mut World, step: &Step) {
             let f = w.src.get_mut(&name).unwrap();
             if !f.msgs.is_empty() {
                 let m = f.msgs.remove(pick % f.msgs.len());
-                w.gone.insert(m.body);
+                w.gone.insert((m.body, m.date));
             }
         }
         Step::DestRecreated { pick, keep } => {
@@ -220,7 +226,7 @@ pub(super) fn step() -> impl Strategy<Value = Step> {
         4 => (proptest::option::weighted(0.8, 1u16..60), proptest::collection::vec(1u16..60, 0..3),
               proptest::collection::vec(1u16..60, 0..2), 1usize..4, 1usize..4)
             .prop_map(|(crash, lose, drop, batch, depth)| Step::Pass { crash, lose, drop, batch, depth }),
-        3 => (0usize..3, prop_oneof![3 => Just(Id::Unique), 1 => Just(Id::Missing), 1 => (0usize..64).prop_map(Id::Duplicate)],
+        3 => (0usize..3, prop_oneof![3 => Just(Id::Unique), 1 => Just(Id::Missing), 1 => (0usize..64).prop_map(Id::Duplicate), 1 => (0usize..64).prop_map(Id::SameContent)],
               0i64..10_000, 100u64..200)
             .prop_map(|(folder, id, date, size)| Step::NewMessage { folder, id, date, size }),
         1 => (0usize..3, 0usize..64).prop_map(|(folder, pick)| Step::Expunge { folder, pick }),
