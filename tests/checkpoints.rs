@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cutover_harness::imap_account::{self, AccountSnapshot, SeedMessage};
+use cutover_harness::imap_account::{self, SeedMessage};
 
 use crate::cli::run_with_timeout;
 use crate::pair::Pair;
+use crate::resume::digests;
 
 const PASSWORD: &str = "Ch3ckp0int-Pw";
 const ADMIN_PASSWORD: &str = "Adm1n-Ch3ckp0int";
@@ -89,20 +90,6 @@ fn imported_mailbox(
                 })
                 .collect();
             (*name, messages)
-        })
-        .collect()
-}
-
-/// Folder → sorted SHA-256 of every message (duplicates kept), empty folders left out.
-pub(crate) fn digests(snapshot: &AccountSnapshot) -> BTreeMap<String, Vec<[u8; 32]>> {
-    snapshot
-        .folders
-        .iter()
-        .filter(|(_, f)| !f.messages.is_empty())
-        .map(|(name, f)| {
-            let mut d: Vec<[u8; 32]> = f.messages.iter().map(|m| m.sha256).collect();
-            d.sort();
-            (name.clone(), d)
         })
         .collect()
 }

@@ -62,7 +62,7 @@ fn corpus() -> Vec<(&'static str, Vec<SeedMessage>)> {
 }
 
 /// Folder → sorted SHA-256 of every message (duplicates kept).
-fn digests(snapshot: &imap_account::AccountSnapshot) -> BTreeMap<String, Vec<[u8; 32]>> {
+pub(crate) fn digests(snapshot: &imap_account::AccountSnapshot) -> BTreeMap<String, Vec<[u8; 32]>> {
     snapshot
         .folders
         .iter()

@@ -11,6 +11,7 @@ mod isolation;
 mod job;
 mod ledger;
 mod mailbox;
+mod pipeline;
 mod progress_state;
 mod suspects;
 mod warnings;
