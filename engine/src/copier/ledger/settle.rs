@@ -136,10 +136,18 @@ impl Book {
                 uidvalidity: by_id[&r.folder],
                 uid: r.facts.uid,
             };
-            // An old record not yet claimed by another message of this run.
+            // An old record not yet claimed by another message of this run, of the same
+            // INTERNALDATE (a folder recreated keeps its messages' dates; identical bytes with
+            // another date are another message, copied rather than taken for this one).
+            let same_date = |r: &MessageRecord| match (r.facts.internal_date, m.facts.internal_date)
+            {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
             let Some(record) = records.into_iter().find(|r| {
                 old.contains(&r.folder)
                     && by_id.contains_key(&r.folder)
+                    && same_date(r)
                     && self.done.contains_key(&old_key(r))
             }) else {
                 continue;

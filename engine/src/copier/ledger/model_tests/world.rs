@@ -5,7 +5,7 @@ use super::super::arrivals::Arrived;
 use super::pass;
 use crate::state::{Fingerprint, MessageIdHash, StateDb};
 use proptest::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 pub(super) const MAILBOX: &str = "kim";
 
@@ -78,7 +78,7 @@ pub(super) struct World {
     pub(super) next: u32,
     /// Contents expunged at the source: a copy may stay at the destination (a pass never
     /// deletes there).
-    pub(super) gone: HashSet<(u32, i64)>,
+    pub(super) gone: Vec<(u32, i64)>,
     pub(super) _dir: tempfile::TempDir,
 }
 
@@ -175,7 +175,7 @@ pub(super) fn apply(w: &mut World, step: &Step) {
             let f = w.src.get_mut(&name).unwrap();
             if !f.msgs.is_empty() {
                 let m = f.msgs.remove(pick % f.msgs.len());
-                w.gone.insert((m.body, m.date));
+                w.gone.push((m.body, m.date));
             }
         }
         Step::DestRecreated { pick, keep } => {
@@ -266,7 +266,7 @@ pub(super) fn world(folders: usize) -> World {
         map,
         db,
         next: 1000,
-        gone: HashSet::new(),
+        gone: Vec::new(),
         _dir: dir,
     }
 }
