@@ -422,9 +422,11 @@ async fn run(
     let folders_created = create_folders(&mut dst, &to_create, t).await?;
     let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
 
-    // Records naming a folder made just now (it was gone): their messages are copied again.
-    let created: HashSet<String> = to_create.into_iter().collect();
-    let more = recheck_destination(&mut dst, ledger, &created, t).await?;
+    // Again now that every planned folder exists: a folder made just now (it was gone) has its
+    // records' messages copied again, and a server that gave no status for a folder not yet
+    // made on disk (Dovecot's INBOX of a re-provisioned user) gives it now.
+    let present: HashSet<String> = existing.iter().cloned().chain(to_create).collect();
+    let more = recheck_destination(&mut dst, ledger, &present, t).await?;
     rechecked.recreated_folders += more.recreated_folders;
     rechecked.found_again += more.found_again;
     rechecked.lost += more.lost;
