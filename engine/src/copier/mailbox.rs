@@ -391,11 +391,6 @@ async fn run(
     // Folders.
     let (plans, existing, dest_delimiter) = folder_plan(&mut src, &mut dst, job, options).await?;
 
-    // Destination folders recreated since an earlier pass: their done messages are looked for
-    // again by fingerprint (those gone are copied again below), before unanswered APPENDs are:
-    // a copy a recreated folder kept is first that of the message known to be stored there.
-    let mut rechecked = recheck_destination(&mut dst, ledger, &existing, t).await?;
-
     // What an earlier attempt sent without an answer: found at the destination, or sent again.
     if ledger.ask(|b| b.has_pending()).await {
         let now = chrono::Utc::now();
@@ -422,14 +417,10 @@ async fn run(
     let folders_created = create_folders(&mut dst, &to_create, t).await?;
     let subscriptions_copied = copy_subscriptions(&mut dst, &plans, t).await?;
 
-    // Again now that every planned folder exists: a folder made just now (it was gone) has its
-    // records' messages copied again, and a server that gave no status for a folder not yet
-    // made on disk (Dovecot's INBOX of a re-provisioned user) gives it now.
+    // Destination folders recreated since an earlier pass: their messages are looked for again
+    // by fingerprint, and those gone are copied again below.
     let present: HashSet<String> = existing.iter().cloned().chain(to_create).collect();
-    let more = recheck_destination(&mut dst, ledger, &present, t).await?;
-    rechecked.recreated_folders += more.recreated_folders;
-    rechecked.found_again += more.found_again;
-    rechecked.lost += more.lost;
+    let rechecked = recheck_destination(&mut dst, ledger, &present, t).await?;
     if rechecked.recreated_folders > 0 {
         tracing::warn!(mailbox = %job.id, folders = rechecked.recreated_folders, found = rechecked.found_again, lost = rechecked.lost, "destination folders were recreated since the last pass");
     }

@@ -132,13 +132,15 @@ impl<'a> Arrivals<'a> {
             if found[i].is_some() || facts.message_id.is_none() {
                 continue;
             }
+            // Another INTERNALDATE is another message (a server keeps the date APPEND gives):
+            // sent again rather than taken for one it is not.
             let same_id: Vec<&Arrived> = (self.alike(facts))
                 .filter(|a| !taken.contains(&a.uid) && !contents.contains_key(&a.uid))
+                .filter(|a| same_date(a, facts))
                 .copied()
                 .collect();
             let uid = (same_id.iter())
-                .find(|a| a.size == facts.sent_size && same_date(a, facts))
-                .or(same_id.iter().find(|a| a.size == facts.sent_size))
+                .find(|a| a.size == facts.sent_size)
                 .or(same_id.first().filter(|_| same_id.len() == 1))
                 .map(|a| a.uid);
             if let Some(uid) = uid {

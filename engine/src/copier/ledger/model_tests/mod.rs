@@ -97,8 +97,6 @@ fn attempt(
     batch: usize,
     depth: usize,
 ) -> Result<(), Interrupt> {
-    recheck(w, book);
-    commit(w, book);
     // Unanswered APPENDs of an earlier attempt or run: looked for.
     for (folder, floor, pending) in book.take_pending() {
         let (validity, there, contents) = match w.dst.get(&folder) {
@@ -145,7 +143,7 @@ fn attempt(
             );
         }
     }
-    // Records naming a folder made just now.
+    // Recreated destination folders (and records naming a folder made just now).
     recheck(w, book);
     commit(w, book);
     clock.tick()?;

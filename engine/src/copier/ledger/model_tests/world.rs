@@ -142,19 +142,27 @@ pub(super) fn apply(w: &mut World, step: &Step) {
         Step::NewMessage {
             folder,
             id,
-            date,
+            mut date,
             size,
         } => {
             let all: Vec<Msg> = w.src.values().flat_map(|f| f.msgs.clone()).collect();
             let (msgid, size, body) = match id {
                 Id::Unique => (Some(w.fresh()), size, w.fresh()),
                 Id::Missing => (None, size, w.fresh()),
+                // Another date than the message it resembles: a shared Message-ID, size and date
+                // with different content is the one case the look-ups cannot tell apart.
                 Id::Duplicate(i) if !all.is_empty() => {
                     let other = &all[i % all.len()];
+                    if other.date == date {
+                        date += 1;
+                    }
                     (other.msgid.or(Some(w.fresh())), other.size, w.fresh())
                 }
                 Id::SameContent(i) if !all.is_empty() => {
                     let other = &all[i % all.len()];
+                    if other.date == date {
+                        date += 1;
+                    }
                     (other.msgid, other.size, other.body)
                 }
                 Id::Duplicate(_) | Id::SameContent(_) => (Some(w.fresh()), size, w.fresh()),
